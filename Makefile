@@ -1,0 +1,34 @@
+# fairkit: `make demo` runs the main job on the Bias Lab, `make test` runs every check. Both set up .venv first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export FAIRKIT_DATA ?= $(CURDIR)/runs/data
+
+.PHONY: install demo test test-slow readme bench clean
+
+$(STAMP): settings.ini setup.py constraints-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" -c constraints-dev.txt
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/fairkit run --out-dir runs/demo
+
+test: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash .ci/test
+
+test-slow: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash .ci/test --slow
+
+readme: install
+	$(BIN)/jupyter nbconvert --to markdown --stdout --log-level=ERROR nbs/index.ipynb > README.md
+
+bench: install
+	$(PY) bench/cache_loader.py
+
+clean:
+	rm -rf runs _proc _docs .pytest_cache
