@@ -16,7 +16,7 @@ $(STAMP): settings.ini setup.py constraints-dev.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/fairkit run --out-dir runs/demo
+	$(BIN)/fairkit demo --root runs/demo
 
 test: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash .ci/test

@@ -41,3 +41,13 @@ def test_list_and_prep_help():
     assert 'auc_gap' in fairkit('list', 'metrics').stdout
     r = fairkit('prep', '--help')
     assert r.returncode == 0 and 'chexpert' in r.stdout and 'ham10000' in r.stdout
+
+def test_template_parameters_match_run_defaults():
+    import papermill as pm
+    from fairkit.cli import template_path
+    from fairkit.run import RUN_DEFAULTS
+    params = pm.inspect_notebook(str(template_path()))
+    assert list(params) == list(RUN_DEFAULTS)
+    for name, p in params.items():
+        assert eval(p['default']) == RUN_DEFAULTS[name], name
+        assert p['help'], f'parameter {name} has no help comment'

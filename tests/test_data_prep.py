@@ -177,6 +177,11 @@ def test_chexpert_demographics(tmp_path):
     meta = run('chexpert', raw, out, '--no-demographics')['metadata']
     assert 'race' not in meta and len(meta) == truth.kept.sum()
     assert len(run('chexpert', raw, out, '--all-views', '--no-demographics')['metadata']) == len(truth)
+    _edit(raw/'CheXpert-v1.0-small/train.csv', lambda df: df.assign(Path=df.Path.str.replace('CheXpert-v1.0-small/', '')))  # Path without the folder
+    pd.DataFrame(dict(PATIENT=['patient00002'], PRIMARY_RACE=['Asian'], ETHNICITY=['Unknown'])).to_excel(raw/'CHEXPERT DEMO.xlsx', sheet_name='Sheet1', index=False)
+    assert run('chexpert', raw, out)['metadata'].race.notna().sum() == (truth.kept & (truth.patient_id == 'patient00002')).sum()
+    assert load_json(out/'prep_report.json')['notes']['CHEXPERT DEMO.xlsx: sheet'] == "expected 'CheXpert Demo 11-13', read the only sheet 'Sheet1'"
+    assert run('chexpert', raw, out, '--no-demographics')['metadata'].path.tolist() == meta.path.tolist()
 
 def test_official_split_checked(tmp_path):
     truth, raw, out = fixture('mimic_cxr', tmp_path)
@@ -189,3 +194,17 @@ def test_official_split_checked(tmp_path):
     with pytest.raises(InputError, match=rf"the official split puts 1 patient\(s\) in two splits, e.g. \['{two}'\]; use --split fairkit"): run('mimic_cxr', raw, out)
     meta = run('mimic_cxr', raw, out, '--split', 'fairkit', '--seed', '3')['metadata']
     assert meta.groupby('patient_id').split.nunique().max() == 1 and load_json(out/'prep_report.json')['seed'] == 3
+
+def test_mimic_iv_elsewhere(tmp_path):
+    truth, raw, out = fixture('mimic_cxr', tmp_path)
+    (raw/'hosp').rename(tmp_path/'hosp')
+    with pytest.raises(InputError, match=r"MIMIC-IV patients table \(pass --mimic-iv DIR\) not found under .*'hosp/patients.csv.gz'"): run('mimic_cxr', raw, out)
+    meta = run('mimic_cxr', raw, out, '--mimic-iv', str(tmp_path))['metadata']
+    assert meta.race.notna().sum() > 0 and str(tmp_path/'hosp'/'patients.csv.gz') in load_json(out/'prep_report.json')['raw_files']
+
+def test_nih_trailing_comma(tmp_path):
+    "Data_Entry_2017.csv: the bracketed headers split into extra columns, and rows may end with a comma (exact text unverified)."
+    truth, raw, out = fixture('nih_cxr14', tmp_path)
+    lines = (raw/'Data_Entry_2017_v2020.csv').read_text().splitlines()
+    (raw/'Data_Entry_2017_v2020.csv').write_text('\n'.join(l + ',' for l in lines) + '\n')
+    assert len(run('nih_cxr14', raw, out)['metadata']) == truth.kept.sum()

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/01_data.meta.ipynb #70dc922b
 from __future__ import annotations
-import re, warnings, fnmatch
+import re, warnings, fnmatch, importlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -13,9 +13,9 @@ from fastcore.basics import patch
 from ..core import InputError, load_table
 
 # %% auto #0
-__all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'validate_metadata', 'load_metadata', 'SensitiveAttribute',
-           'Intersection', 'get_attribute', 'patient_split', 'split_summary', 'balanced_subsample', 'FairDataset',
-           'register_dataset', 'list_datasets', 'create_dataset']
+__all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'DATASET_MODULES', 'validate_metadata', 'load_metadata',
+           'SensitiveAttribute', 'Intersection', 'get_attribute', 'patient_split', 'split_summary',
+           'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'create_dataset']
 
 # %% ../../nbs/01_data.meta.ipynb #5e16c171
 REQUIRED_COLUMNS = ('sample_id', 'path', 'patient_id', 'label', 'split')
@@ -194,7 +194,7 @@ def patient_split(df:pd.DataFrame, # metadata (needs the unit column and `label`
     if not np.isclose(sum(fractions), 1) or len(fractions) != 3 or min(fractions) < 0:
         raise InputError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     units = pd.DataFrame({'unit': df[unit].astype(str).values, 'y': df[label].values,
-                          'g': (groups.astype(str).values if groups is not None else '')})
+                          'g': (groups.fillna('').astype(str).values if groups is not None else '')})
     per_unit = units.groupby('unit', sort=True).agg(y=('y', 'max'), g=('g', lambda s: s.mode().iloc[0]))
     rng = np.random.default_rng(seed)
     assignment = {}
@@ -243,17 +243,23 @@ class FairDataset:
 
 # %% ../../nbs/01_data.meta.ipynb #032d253f
 _DATASETS = {}
+DATASET_MODULES = ['fairkit.data.biaslab', 'fairkit.data.prepared'] # imported on first lookup: they register datasets
 
 def register_dataset(fn:Callable) -> Callable:
     "Register a dataset entrypoint under its function name."
     _DATASETS[fn.__name__] = fn
     return fn
 
+def _import_dataset_modules():
+    for m in DATASET_MODULES: importlib.import_module(m)
+
 def list_datasets(pattern:str='*') -> list:
     "Registered dataset names matching a glob pattern."
+    _import_dataset_modules()
     return sorted(n for n in _DATASETS if fnmatch.fnmatch(n, pattern))
 
 def create_dataset(name:str, **kwargs) -> FairDataset:
     "Build a registered dataset; unknown names get the list of known ones."
+    _import_dataset_modules()
     if name not in _DATASETS: raise InputError(f"unknown dataset {name!r}; registered: {list_datasets()}")
     return _DATASETS[name](**kwargs)
