@@ -1,6 +1,6 @@
 """Every generated module imports and exports its key name (nbdev pitfall 8: a directive typo exports
 nothing silently), and the wheel contains every module (tsai's missing-subpackage release)."""
-import importlib, subprocess, sys, zipfile
+import importlib, shutil, subprocess, sys, zipfile
 from pathlib import Path
 import pytest
 
@@ -25,7 +25,9 @@ def test_every_key_module_exists():
     assert set(KEY_NAMES) <= set(modules())
 
 def test_wheel_contains_every_module(tmp_path):
-    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path), str(ROOT)], check=True)
+    src = tmp_path/'src'  # build from a copy: setuptools writes build/ next to setup.py
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns('.venv', '.git', 'runs', 'build', '*.egg-info', '__pycache__'))
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(tmp_path), str(src)], check=True)
     names = set(zipfile.ZipFile(next(tmp_path.glob('fairkit-*.whl'))).namelist())
     expected = {str(p.relative_to(ROOT)) for d in ('fairkit', 'data_prep') for p in (ROOT/d).rglob('*.py')}
     assert expected <= names, sorted(expected - names)
