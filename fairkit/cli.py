@@ -9,12 +9,12 @@ from pathlib import Path
 import yaml
 import fairkit
 from .core import InputError, load_json
-from .run import RUN_DEFAULTS, check_params, run_dir, summary_table, expand_grid, compare_runs, list_models, list_usages
+from .run import RUN_DEFAULTS, check_params, run_dir, params_diff, summary_table, expand_grid, compare_runs, list_models, list_usages
 from .methods import list_methods
 from .data.meta import list_datasets
 
 # %% auto #0
-__all__ = ['DEMO', 'template_path', 'parse_yaml_file', 'parse_params', 'run_notebook', 'run_sweep', 'main']
+__all__ = ['DEMO', 'template_path', 'parse_yaml_file', 'parse_params', 'run_notebook', 'RunFailed', 'run_sweep', 'main']
 
 # %% ../nbs/06_cli.ipynb #50f7f03b
 def template_path() -> Path:
@@ -43,19 +43,24 @@ def run_notebook(params:dict, template=None, log_output:bool=False) -> dict:
     import papermill as pm
     p = check_params(params); out = run_dir(p); out.mkdir(parents=True, exist_ok=True)
     p['out_dir'] = str(out)
-    pm.execute_notebook(str(template or template_path()), str(out/'run.ipynb'), parameters=p, cwd=str(out),
-                        log_output=log_output, progress_bar=False, kernel_name='python3')
+    try: pm.execute_notebook(str(template or template_path()), str(out/'run.ipynb'), parameters=p, cwd=str(out),
+                             log_output=log_output, progress_bar=False, kernel_name='python3')
+    except pm.PapermillExecutionError as e:
+        raise RunFailed(f"the run failed in cell {e.exec_count} of {out/'run.ipynb'}: {e.ename}: {e.evalue}") from None
     return load_json(out/'metrics.json')
 
-# %% ../nbs/06_cli.ipynb #38b390df
-DEMO = dict(base=dict(epochs=15), grid=dict(method=['erm', 'resampling', 'groupdro']))
+class RunFailed(RuntimeError):
+    "A run notebook raised; the message names the executed notebook, the cell and the error."
+
+# %% ../nbs/06_cli.ipynb #ad2797b7
+DEMO = dict(base=dict(model='test_vit', img_size=64, epochs=15), grid=dict(method=['erm', 'resampling', 'groupdro']))
 
 def _finished(p:dict):
     "The stored results if `p`'s folder holds a finished run with exactly these parameters."
     f = run_dir(p)/'metrics.json'
     if f.exists():
         res = load_json(f)
-        if res['params'] == json.loads(json.dumps(p)): return res
+        if not params_diff(res['params'], p): return res
 
 def run_sweep(spec:dict, root=None, template=None, log_output:bool=False) -> list:
     "Run every combination of a sweep spec (`base` + `grid`) through the template; skip finished runs."
@@ -107,7 +112,7 @@ def main(argv:list|None=None):
     sw = sub.add_parser('sweep', help='run a grid of experiments from a YAML file (base + grid) and compare them')
     sw.add_argument('-f', '--sweep-file', required=True, help='YAML with `base:` parameters and `grid:` lists')
     sw.add_argument('--root', help='folder for the runs (default: $FAIRKIT_RUNS/sweep)')
-    dm = sub.add_parser('demo', help='ERM vs resampling vs GroupDRO on the default Bias Lab scenario')
+    dm = sub.add_parser('demo', help='ERM vs resampling vs GroupDRO with a tiny ViT on the default Bias Lab scenario')
     dm.add_argument('--root', default='runs/demo', help='folder for the runs (default: runs/demo)')
     for q in (sw, dm): q.add_argument('--log-output', action='store_true', help="stream the notebooks' output")
     ls = sub.add_parser('list', help='list registered datasets, models, usages, methods, metrics, run parameters or converters')
@@ -126,6 +131,8 @@ def main(argv:list|None=None):
         else: _list(a.what)
     except InputError as e:
         print(f"fairkit: error: {e}", file=sys.stderr); sys.exit(2)
+    except RunFailed as e:
+        print(f"fairkit: {e}", file=sys.stderr); sys.exit(1)
 
 def _prep(name, rest):
     import data_prep

@@ -20,8 +20,8 @@ from .metrics import evaluate, val_f1_threshold, bootstrap_ci, metrics_frame
 from .plots import plot_group_metrics, plot_roc_by_group, plot_calibration_by_group
 
 # %% auto #0
-__all__ = ['RUN_DEFAULTS', 'HEADLINE', 'list_models', 'list_usages', 'check_params', 'run_dir', 'summary_table', 'build_inputs',
-           'run_experiment', 'expand_grid', 'compare_runs']
+__all__ = ['RUN_DEFAULTS', 'HEADLINE', 'list_models', 'list_usages', 'check_params', 'run_dir', 'params_diff', 'summary_table',
+           'build_inputs', 'run_experiment', 'expand_grid', 'compare_runs']
 
 # %% ../nbs/05_run.ipynb #f6aac4d5
 RUN_DEFAULTS = dict(
@@ -31,6 +31,7 @@ RUN_DEFAULTS = dict(
     model='tiny_cnn', # 'tiny_cnn' or a registered foundation model (`fairkit list models`)
     pretrained=False, # load the model's local weights (see `fairkit.fm.registry`); False: random init
     weights=None, # a weight file or folder (implies pretrained)
+    img_size=None, # model input size (None: the FM's own, the image cache's for tiny_cnn); ViTs resample their position embeddings
     usage='full', # 'lp' (linear probe on cached embeddings), 'full', or a PEFT method (`fairkit list usages`)
     usage_kwargs={}, # the PEFT method's arguments, e.g. {'r': 4} for lora
     method='erm', # mitigation method (`fairkit list methods`)
@@ -81,9 +82,14 @@ def check_params(params:dict) -> dict:
 
 # %% ../nbs/05_run.ipynb #5e8aeae2
 def run_dir(params:dict) -> Path:
-    "The run folder: `out_dir`, or a name built from the main parameters under `runs_root()`."
-    if params.get('out_dir'): return Path(params['out_dir']).expanduser()
-    return runs_root()/f"{params['dataset']}-{params['method']}-{params['model']}-seed{params['seed']}"
+    "The run folder (absolute): `out_dir`, or a name built from the main parameters under `runs_root()`."
+    if params.get('out_dir'): return Path(params['out_dir']).expanduser().resolve()
+    return (runs_root()/f"{params['dataset']}-{params['method']}-{params['model']}-seed{params['seed']}").resolve()
+
+def params_diff(stored:dict, requested:dict) -> dict:
+    "{name: (stored, requested)} for every parameter that differs, ignoring where the run folder is."
+    req = json.loads(json.dumps(requested))
+    return {k: (stored.get(k), v) for k, v in req.items() if k != 'out_dir' and stored.get(k) != v}
 
 # %% ../nbs/05_run.ipynb #dc4c6e38
 HEADLINE = ['auc', 'auc_worst', 'auc_gap', 'acc@val_f1', 'eqopp_gap@val_f1', 'eqodds_diff_max@val_f1', 'dp_diff@val_f1', 'ece_gap']
@@ -93,15 +99,15 @@ def summary_table(metrics:dict, split:str='test', keys:list=HEADLINE) -> pd.Data
     r = metrics['splits'][split]
     return pd.DataFrame([dict(metric=k, value=r.get(k, np.nan), ci_low=r.get(f'{k}_ci_low', np.nan), ci_high=r.get(f'{k}_ci_high', np.nan)) for k in keys])
 
-# %% ../nbs/05_run.ipynb #1fd856d7
+# %% ../nbs/05_run.ipynb #3e32a264
 def build_inputs(p:dict, data, device) -> tuple:
     "(model to train, {split: dataset}, trainable-parameter report) for checked run parameters `p`."
     splits = ('train', 'val', 'test')
     if p['model'] == 'tiny_cnn':
         if p['usage'] not in ('full', 'lp'): raise InputError(f"model 'tiny_cnn' supports usage 'full' or 'lp', got {p['usage']!r}")
-        model, pre = TinyCNN(in_chans=data.cache.channels), Preprocess(channels=data.cache.channels)
+        model, pre = TinyCNN(in_chans=data.cache.channels), Preprocess(size=p['img_size'], channels=data.cache.channels)
     else:
-        model = create_fm(p['model'], pretrained=p['pretrained'], weights=p['weights'], seed=p['seed'])
+        model = create_fm(p['model'], pretrained=p['pretrained'], weights=p['weights'], img_size=p['img_size'], seed=p['seed'])
         pre = model.preprocess
     ds = {s: FairImageDataset(data, s, p['attribute'], preprocess=pre) for s in splits}
     if p['usage'] == 'lp':
@@ -136,13 +142,10 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
                    **params) -> dict:
     "Train and evaluate one configuration; write everything into the run folder; return `metrics.json`'s content."
     p = check_params(params); out = run_dir(p); log = get_logger('fairkit.run')
-    if (out/'metrics.json').exists():
-        done = load_json(out/'metrics.json')
-        if done['params'] == json.loads(json.dumps(p)) and not overwrite:
-            log.info(f"{out} already holds this finished run; returning its results"); return done
-        if not overwrite:
-            diff = {k: (done['params'].get(k), v) for k, v in json.loads(json.dumps(p)).items() if done['params'].get(k) != v}
-            raise InputError(f"{out} holds a finished run with other parameters {diff} (stored, requested); choose another out_dir or pass overwrite=True")
+    if (out/'metrics.json').exists() and not overwrite:
+        done = load_json(out/'metrics.json'); diff = params_diff(done['params'], p)
+        if not diff: log.info(f"{out} already holds this finished run; returning its results"); return done
+        raise InputError(f"{out} holds a finished run with other parameters {diff} (stored, requested); choose another out_dir or pass overwrite=True")
     stage = out/'.staging'; shutil.rmtree(stage, ignore_errors=True); stage.mkdir(parents=True)
     save_json(p, stage/'params.json')
     seed_everything(p['seed']); device = get_device(p['device'])
@@ -172,7 +175,7 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
     _publish(stage, out)
     return load_json(out/'metrics.json')
 
-# %% ../nbs/05_run.ipynb #4d8bca2c
+# %% ../nbs/05_run.ipynb #e4282ee3
 def expand_grid(base:dict, grid:dict, root=None) -> list:
     "One checked parameter dict per combination of `grid` values, with its own `out_dir` under `root`."
     import itertools

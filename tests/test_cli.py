@@ -51,3 +51,10 @@ def test_template_parameters_match_run_defaults():
     for name, p in params.items():
         assert eval(p['default']) == RUN_DEFAULTS[name], name
         assert p['help'], f'parameter {name} has no help comment'
+
+def test_failing_run_names_the_notebook_and_error(tmp_path):
+    r = fairkit('run', *SMALL, '-p', 'attribute', 'sex', '-p', 'dataset', 'biaslab_cxr', '-p', 'dataset_kwargs', '{n: 300, scenario: derm_default}',
+                '--out-dir', str(tmp_path/'bad'))
+    assert r.returncode == 1, r.stderr
+    assert 'run.ipynb' in r.stderr and 'InputError' in r.stderr and 'derm_default' in r.stderr, r.stderr
+    assert not (tmp_path/'bad'/'metrics.json').exists()
