@@ -7,11 +7,11 @@ from __future__ import annotations
 import os, json, shutil
 from pathlib import Path
 import numpy as np, pandas as pd, torch
-import matplotlib; import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt
 from .core import InputError, seed_everything, get_device, save_json, load_json, save_table, atomic_write, get_logger, runs_root
 from .data.meta import create_dataset, list_datasets
 from .data.cache import FairImageDataset, Preprocess, make_loader
-from .train import TinyCNN, predict
+from .train import TinyCNN, predict, SELECT
 from .fm.registry import create_fm, list_fms
 from .fm.peft import apply_peft, list_peft, trainable_report
 from .embed import embedding_datasets, ProbeHead
@@ -57,7 +57,7 @@ def list_usages() -> list:
     return ['lp'] + list_peft()
 
 # %% ../nbs/05_run.ipynb #5060909b
-_CHOICES = dict(model=list_models, usage=list_usages, method=list_methods, dataset=list_datasets, select=lambda: ['loss', 'auc', 'auc_worst', 'dto'])
+_CHOICES = dict(model=list_models, usage=list_usages, method=list_methods, dataset=list_datasets, select=lambda: [*SELECT, 'dto'])
 _POSITIVE = ('epochs', 'batch_size', 'lr')
 
 def check_params(params:dict) -> dict:
@@ -76,6 +76,7 @@ def check_params(params:dict) -> dict:
     for k in _POSITIVE:
         if p[k] <= 0: raise InputError(f"run parameter {k!r} must be > 0, got {p[k]!r}")
     if p['bootstrap'] < 0: raise InputError(f"run parameter 'bootstrap' must be >= 0, got {p['bootstrap']}")
+    if p['usage'] == 'lp' and p['usage_kwargs']: raise InputError(f"usage 'lp' takes no usage_kwargs, got {p['usage_kwargs']}")
     unknown = sorted(set(p['method_kwargs']) - set(method_params(p['method'])))
     if unknown: raise InputError(f"method {p['method']!r} has no hyper-parameter(s) {unknown}; it takes {method_params(p['method'])}")
     return p
@@ -99,7 +100,7 @@ def summary_table(metrics:dict, split:str='test', keys:list=HEADLINE) -> pd.Data
     r = metrics['splits'][split]
     return pd.DataFrame([dict(metric=k, value=r.get(k, np.nan), ci_low=r.get(f'{k}_ci_low', np.nan), ci_high=r.get(f'{k}_ci_high', np.nan)) for k in keys])
 
-# %% ../nbs/05_run.ipynb #3e32a264
+# %% ../nbs/05_run.ipynb #4492de49
 def build_inputs(p:dict, data, device) -> tuple:
     "(model to train, {split: dataset}, trainable-parameter report) for checked run parameters `p`."
     splits = ('train', 'val', 'test')
@@ -175,7 +176,7 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
     _publish(stage, out)
     return load_json(out/'metrics.json')
 
-# %% ../nbs/05_run.ipynb #e4282ee3
+# %% ../nbs/05_run.ipynb #a4661e5d
 def expand_grid(base:dict, grid:dict, root=None) -> list:
     "One checked parameter dict per combination of `grid` values, with its own `out_dir` under `root`."
     import itertools
