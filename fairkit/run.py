@@ -100,7 +100,7 @@ def summary_table(metrics:dict, split:str='test', keys:list=HEADLINE) -> pd.Data
     r = metrics['splits'][split]
     return pd.DataFrame([dict(metric=k, value=r.get(k, np.nan), ci_low=r.get(f'{k}_ci_low', np.nan), ci_high=r.get(f'{k}_ci_high', np.nan)) for k in keys])
 
-# %% ../nbs/05_run.ipynb #4492de49
+# %% ../nbs/05_run.ipynb #0c02cab4
 def build_inputs(p:dict, data, device) -> tuple:
     "(model to train, {split: dataset}, trainable-parameter report) for checked run parameters `p`."
     splits = ('train', 'val', 'test')
@@ -147,8 +147,9 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
         done = load_json(out/'metrics.json'); diff = params_diff(done['params'], p)
         if not diff: log.info(f"{out} already holds this finished run; returning its results"); return done
         raise InputError(f"{out} holds a finished run with other parameters {diff} (stored, requested); choose another out_dir or pass overwrite=True")
-    stage = out/'.staging'; shutil.rmtree(stage, ignore_errors=True); stage.mkdir(parents=True)
-    save_json(p, stage/'params.json')
+    stage = out/'.staging'
+    if not ((stage/'params.json').exists() and not params_diff(load_json(stage/'params.json'), p)):
+        shutil.rmtree(stage, ignore_errors=True); stage.mkdir(parents=True); save_json(p, stage/'params.json')
     seed_everything(p['seed']); device = get_device(p['device'])
     data = create_dataset(p['dataset'], **p['dataset_kwargs'])
     model, ds, report = build_inputs(p, data, device)
@@ -156,7 +157,8 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
     dl = {s: make_loader(ds[s], p['batch_size']) for s in ('val', 'test')}
     model, history, _ = train(p['method'], model, ds, p['method_kwargs'], batch_size=p['batch_size'],
                               stratified=p['stratified'], epochs=p['epochs'], lr=p['lr'], weight_decay=p['weight_decay'],
-                              select=p['select'], device=device, seed=p['seed'])
+                              select=p['select'], device=device, seed=p['seed'], checkpoint_dir=stage/'checkpoint', resume=True)
+    shutil.rmtree(stage/'checkpoint')
     save_table(history, stage/'history.csv')
     with atomic_write(stage/'model.pt', 'wb') as f: torch.save(model.state_dict(), f)
     pred = pd.concat([predict(model, dl[s], device).assign(split=s) for s in ('val', 'test')], ignore_index=True)
@@ -176,7 +178,7 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
     _publish(stage, out)
     return load_json(out/'metrics.json')
 
-# %% ../nbs/05_run.ipynb #a4661e5d
+# %% ../nbs/05_run.ipynb #54b6b4d1
 def expand_grid(base:dict, grid:dict, root=None) -> list:
     "One checked parameter dict per combination of `grid` values, with its own `out_dir` under `root`."
     import itertools

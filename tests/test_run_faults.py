@@ -1,8 +1,9 @@
-"""Fault injection for runs: a crash never loses finished results, and an interrupted run resumes to the
-same result as an uninterrupted one."""
+"""Fault injection for runs: a crash never loses finished results, and an interrupted run resumes from its
+last finished epoch to the same result as an uninterrupted one."""
 import json
 import pytest
 import fairkit.run as run
+import fairkit.train as train_mod
 from fairkit.core import load_json, InputError
 
 SMALL = dict(epochs=2, bootstrap=20, dataset_kwargs={'n': 500}, device='cpu')
@@ -24,14 +25,18 @@ def test_crash_keeps_previous_results(finished, monkeypatch):
 def test_interrupted_run_resumes_to_the_same_result(finished, tmp_path, monkeypatch):
     _, res = finished
     out = tmp_path/'b'
-    real_train = run.train
-    def interrupted_train(*a, **k): real_train(*a, **{**k, 'epochs': 1}); raise KeyboardInterrupt
-    monkeypatch.setattr(run, 'train', interrupted_train)
+    real_scores, calls = train_mod.val_scores, []
+    def scores(pred):
+        calls.append(1)
+        if len(calls) == 2: raise KeyboardInterrupt  # Ctrl-C while validating the second epoch
+        return real_scores(pred)
+    monkeypatch.setattr(train_mod, 'val_scores', scores)
     with pytest.raises(KeyboardInterrupt): run.run_experiment(out_dir=str(out), **SMALL)
-    assert not (out/'metrics.json').exists()
-    monkeypatch.setattr(run, 'train', real_train)
+    assert not (out/'metrics.json').exists() and (out/'.staging'/'checkpoint'/'last.pt').exists()
+    calls.clear()
     again = run.run_experiment(out_dir=str(out), **SMALL)
-    assert not (out/'.staging').exists()
+    assert len(calls) == 1  # only the unfinished second epoch was trained again
+    assert not (out/'.staging').exists() and not (out/'checkpoint').exists()
     for k in ('auc', 'auc_gap', 'eqodds_diff_max@val_f1'):
         assert again['splits']['test'][k] == pytest.approx(res['splits']['test'][k], abs=1e-9, nan_ok=True)
 
