@@ -20,6 +20,14 @@ def _fig_ax(ax, figsize:tuple):
     if ax is not None: return ax.figure, ax
     return plt.subplots(figsize=figsize)
 
+def _curves_by_group(y, p, groups, group_order, ax):
+    "Checked scores, a square figure with the diagonal drawn, and (label, indices, colour) per group."
+    y, p, g = check_scores(y, p, groups)
+    fig, ax = _fig_ax(ax, (4.2, 4))
+    ax.plot([0, 1], [0, 1], ':', c='0.6', lw=1)
+    sets = [(l, ix, c) for (l, ix), c in zip(group_indices(g, group_order).items(), sns.color_palette('colorblind'))]
+    return y, p, fig, ax, sets
+
 # %% ../nbs/03a_plots.ipynb #10aa8940
 def plot_group_metrics(data, # record (dict) or `metrics_frame` table
                        metrics:list=('auc', 'tpr@0.5', 'fpr@0.5'), # keys `metric[@policy]` to show
@@ -58,11 +66,8 @@ def plot_roc_by_group(y, p, groups,
                       ax=None # axes to draw into (default: a new figure)
                      ) -> Figure:
     "ROC curve of every group and of the whole split, with AUCs in the legend."
-    y, p, g = check_scores(y, p, groups)
-    fig, ax = _fig_ax(ax, (4.2, 4))
-    ax.plot([0, 1], [0, 1], ':', c='0.6', lw=1)
-    sets = [('overall', np.arange(len(y)), dict(c='k', ls='--'))]
-    sets += [(l, ix, dict(c=c)) for (l, ix), c in zip(group_indices(g, group_order).items(), sns.color_palette('colorblind'))]
+    y, p, fig, ax, sets = _curves_by_group(y, p, groups, group_order, ax)
+    sets = [('overall', np.arange(len(y)), dict(c='k', ls='--'))] + [(l, ix, dict(c=c)) for l, ix, c in sets]
     for l, ix, style in sets:
         a = auc(y[ix], p[ix])  # warns and is NaN for a one-class group, which gets no curve
         if np.isnan(a): continue
@@ -79,10 +84,8 @@ def plot_calibration_by_group(y, p, groups,
                               ax=None # axes to draw into (default: a new figure)
                              ) -> Figure:
     "Reliability curve (mean score vs fraction positive per fixed bin) of every group, ECE in the legend."
-    y, p, g = check_scores(y, p, groups)
-    fig, ax = _fig_ax(ax, (4.2, 4))
-    ax.plot([0, 1], [0, 1], ':', c='0.6', lw=1)
-    for (l, ix), c in zip(group_indices(g, group_order).items(), sns.color_palette('colorblind')):
+    y, p, fig, ax, sets = _curves_by_group(y, p, groups, group_order, ax)
+    for l, ix, c in sets:
         t = reliability_table(y[ix], p[ix], n_bins)
         ax.plot(t.p_mean, t.y_mean, 'o-', c=c, ms=3, lw=1.5, label=f"{l} (ECE {ece(y[ix], p[ix]):.3f}, n={len(ix)})")
     ax.set(xlabel='mean score in bin', ylabel='fraction positive', xlim=(0, 1), ylim=(-0.01, 1.01), aspect='equal')

@@ -210,7 +210,7 @@ def fit(model:nn.Module, train_loader, val_loader=None, *,
         if ckpt is not None: _save_checkpoint(ckpt, modules, opt, sched, loss_state, st)
         if on_epoch is not None: on_epoch(rec)
         if stop: break
-    if select == 'dto': st['best_state'] = st['candidates'][int(dto_scores([[r[k] for k in r if k.startswith('val_auc/')] for r in st['history']]).argmin())]
+    if select == 'dto': st['best_state'] = st['candidates'][_best_epoch(st, select)]
     if st['best_state'] is not None: modules.load_state_dict(st['best_state'])
     history = pd.DataFrame(st['history'])
     if select is not None: history['selected'] = history.epoch == _best_epoch(st, select)
