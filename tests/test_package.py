@@ -9,7 +9,7 @@ KEY_NAMES = {
     'fairkit.core': 'atomic_write', 'fairkit.data.meta': 'SensitiveAttribute', 'fairkit.data.cache': 'FairImageDataset',
     'fairkit.data.prepared': 'load_prepared', 'fairkit.data.biaslab': 'make_biaslab', 'fairkit.metrics': 'evaluate',
     'fairkit.plots': 'plot_roc_by_group', 'fairkit.train': 'fit', 'fairkit.run': 'run_experiment', 'fairkit.cli': 'main',
-    'fairkit.samplers': 'StratifiedBatchSampler', 'fairkit.methods': 'train', 'fairkit.embed': 'cached_embeddings',
+    'fairkit.samplers': 'StratifiedBatchSampler', 'fairkit.methods.core': 'fit_method', 'fairkit.methods.baselines': 'groupdro', 'fairkit.embed': 'cached_embeddings',
     'fairkit.fm.registry': 'create_fm', 'fairkit.fm.peft': 'apply_peft',
 }
 
