@@ -20,9 +20,9 @@ from ..train import dto_scores
 # %% auto #0
 __all__ = ['OBJECTIVES', 'LR_RANGE', 'PRUNERS', 'HEARTBEAT', 'UTILITY', 'FAIRNESS', 'PRESETS', 'resolve_objective',
            'objective_values', 'save_mask', 'load_mask', 'suggest_mask', 'trial_mask', 'make_storage', 'StudySpec',
-           'top_up', 'fail_stale', 'Heartbeat', 'run_worker', 'run_study', 'fairtune_trial', 'fit_trainer',
-           'search_objective', 'trials_table', 'pick_pareto', 'plot_history', 'bit_importance', 'plot_bit_importance',
-           'plot_trials', 'search', 'TwoLogit', 'UpstreamAugment']
+           'top_up', 'fail_stale', 'Heartbeat', 'run_worker', 'worker_main', 'run_study', 'fairtune_trial',
+           'fit_trainer', 'search_objective', 'trials_table', 'pick_pareto', 'plot_history', 'bit_importance',
+           'plot_bit_importance', 'plot_trials', 'search', 'TwoLogit', 'UpstreamAugment']
 
 # %% ../../nbs/22_methods.fairtune.ipynb #bb8146ac
 OBJECTIVES = {'min_acc': 'acc_worst@0.5', 'min_auc': 'auc_worst', 'acc_diff': 'acc_gap@0.5', 'auc_diff': 'auc_gap',
@@ -189,7 +189,8 @@ def run_worker(spec:StudySpec, objective:Callable, rank:int=0, storage=None, pol
             except Exception: study.tell(trial, state=TrialState.FAIL, skip_if_finished=True); raise
         study.tell(trial, values, state=state, skip_if_finished=True); n += 1
 
-def _worker_main(spec:StudySpec, factory:Callable, kwargs:dict, rank:int):
+def worker_main(spec:StudySpec, factory:Callable, kwargs:dict, rank:int):
+    "A worker process's body: build the objective with `factory(**kwargs)`, then `run_worker`."
     run_worker(spec, factory(**kwargs), rank)
 
 def run_study(spec:StudySpec, factory:Callable, # `factory(**kwargs)` builds the objective, once per worker process
@@ -207,7 +208,7 @@ def run_study(spec:StudySpec, factory:Callable, # `factory(**kwargs)` builds the
             time.sleep(1)
     if workers == 1: run_worker(spec, factory(**kwargs), rank, storage)
     else:
-        procs = [mp.get_context('spawn').Process(target=_worker_main, args=(spec, factory, kwargs, r)) for r in range(rank, rank + workers)]
+        procs = [mp.get_context('spawn').Process(target=worker_main, args=(spec, factory, kwargs, r)) for r in range(rank, rank + workers)]
         for p in procs: p.start()
         for p in procs: p.join()
     return spec.load(storage, rank)

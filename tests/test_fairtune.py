@@ -1,0 +1,72 @@
+"""FairTune's study runner under concurrency: several worker processes share one study in a real PostgreSQL
+server (started here, in a temporary folder) or in a journal file. Every trial is recorded once and none is
+lost, and a worker killed with SIGKILL in the middle of a trial does not lose the study: its trial is found
+by its stopped heartbeat, failed, and re-run with the same parameters by a surviving worker."""
+import glob, os, shutil, signal, socket, subprocess, tempfile, time
+import multiprocessing as mp
+import pytest, warnings
+import optuna
+warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
+from optuna.trial import TrialState
+from optuna.storages import RetryFailedTrialCallback
+from fairkit.methods.fairtune import StudySpec, make_storage, run_study, search_objective, top_up, worker_main
+
+OBJECTIVE = dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=300, size=32), model='test_vit',
+                 space='auto_peft1', objective='min_auc', epochs=2, device='cpu')
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+@pytest.fixture(scope='module')
+def postgres():
+    "A throw-away PostgreSQL server on 127.0.0.1 (run as `nobody` when we are root: postgres refuses root); yields a database-URL factory."
+    bins = sorted(glob.glob('/usr/lib/postgresql/*/bin'))
+    if not bins: pytest.skip('PostgreSQL binaries not installed (Debian package postgresql)')
+    pytest.importorskip('psycopg')
+    import psycopg
+    d = tempfile.mkdtemp(prefix='fairkit-pg-')
+    as_user = ['runuser', '-u', 'nobody', '--'] if os.geteuid() == 0 else []
+    if as_user: shutil.chown(d, 'nobody')
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    run = lambda *a: subprocess.run(as_user + [f'{bins[-1]}/{a[0]}', *a[1:]], check=True, capture_output=True)
+    run('initdb', '-D', f'{d}/data', '-U', 'postgres', '--auth=trust', '-E', 'UTF8')
+    run('pg_ctl', '-D', f'{d}/data', '-l', f'{d}/log', '-w', '-o', f'-p {port} -k {d} -h 127.0.0.1', 'start')
+    def database(name):
+        with psycopg.connect(host='127.0.0.1', port=port, user='postgres', dbname='postgres', autocommit=True) as c: c.execute(f'CREATE DATABASE "{name}"')
+        return f'postgresql://postgres@127.0.0.1:{port}/{name}'
+    yield database
+    run('pg_ctl', '-D', f'{d}/data', '-m', 'immediate', 'stop')
+    shutil.rmtree(d, ignore_errors=True)
+
+def storage_url(kind, name, tmp_path, request):
+    return request.getfixturevalue('postgres')(name) if kind == 'postgresql' else f'journal:{tmp_path}/{name}.log'
+
+def test_run_study_workers_record_every_trial_once(tmp_path):
+    spec = StudySpec('together', f'journal:{tmp_path}/together.log', pruner='median', heartbeat=1)
+    study = run_study(spec, search_objective, OBJECTIVE, n_trials=6, workers=3)
+    assert sorted(t.number for t in study.trials) == list(range(6))
+    assert all(t.state in FINISHED for t in study.trials), [t.state for t in study.trials]
+    assert len({t.user_attrs['worker'] for t in study.trials}) >= 2  # the work was shared
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 6  # constant liar: no point proposed twice
+
+@pytest.mark.parametrize('kind', ['journal', 'postgresql'])
+def test_sigkill_mid_trial_loses_nothing(kind, tmp_path, request):
+    spec = StudySpec('killed', storage_url(kind, 'killed', tmp_path, request), pruner='none', heartbeat=0.5, grace=3)
+    storage = make_storage(spec.storage)
+    top_up(spec.load(storage, create=True), 6)
+    procs = [mp.get_context('spawn').Process(target=worker_main, args=(spec, search_objective, dict(OBJECTIVE, epochs=6), r)) for r in range(3)]
+    for p in procs: p.start()
+    victim, t0 = None, time.time()
+    while victim is None and time.time() - t0 < 300:
+        running = spec.load(storage).get_trials(states=(TrialState.RUNNING,))
+        victim = next((t for t in running if t.user_attrs.get('worker') == 0 and t.user_attrs.get('epochs') in (1, 2)), None)
+        time.sleep(0.05)
+    assert victim is not None, 'worker 0 never trained'
+    os.kill(victim.user_attrs['pid'], signal.SIGKILL)
+    for p in procs: p.join(300)
+    assert procs[0].exitcode == -signal.SIGKILL and all(p.exitcode == 0 for p in procs[1:])
+    trials = spec.load(storage).trials
+    assert sorted(t.number for t in trials) == list(range(7))  # 6 tickets + 1 retry, each recorded once
+    assert sum(t.state in FINISHED for t in trials) == 6
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert [t.number for t in failed] == [victim.number]
+    retry = [t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == victim.number]
+    assert len(retry) == 1 and retry[0].state in FINISHED and retry[0].params == failed[0].params
