@@ -10,12 +10,12 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 import numpy as np, pandas as pd
 from fastcore.basics import patch
-from ..core import InputError, load_table
+from ..core import InputError, Registry, load_table
 
 # %% auto #0
-__all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'DATASET_MODULES', 'validate_metadata', 'load_metadata',
+__all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'DATASETS', 'validate_metadata', 'load_metadata',
            'SensitiveAttribute', 'Intersection', 'get_attribute', 'patient_split', 'split_summary',
-           'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'create_dataset']
+           'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'dataset_params', 'create_dataset']
 
 # %% ../../nbs/01_data.meta.ipynb #5e16c171
 REQUIRED_COLUMNS = ('sample_id', 'path', 'patient_id', 'label', 'split')
@@ -242,24 +242,20 @@ class FairDataset:
         return f"FairDataset({self.name!r}, n={len(self.meta)}, splits={counts}, attributes={sorted({**self.attributes})}, default={self.default_attribute!r})"
 
 # %% ../../nbs/01_data.meta.ipynb #032d253f
-_DATASETS = {}
-DATASET_MODULES = ['fairkit.data.biaslab', 'fairkit.data.prepared'] # imported on first lookup: they register datasets
+DATASETS = Registry('dataset', modules=['fairkit.data.biaslab', 'fairkit.data.prepared']) # the modules register datasets
 
 def register_dataset(fn:Callable) -> Callable:
     "Register a dataset entrypoint under its function name."
-    _DATASETS[fn.__name__] = fn
-    return fn
-
-def _import_dataset_modules():
-    for m in DATASET_MODULES: importlib.import_module(m)
+    return DATASETS.register(fn)
 
 def list_datasets(pattern:str='*') -> list:
     "Registered dataset names matching a glob pattern."
-    _import_dataset_modules()
-    return sorted(n for n in _DATASETS if fnmatch.fnmatch(n, pattern))
+    return DATASETS.names(pattern)
+
+def dataset_params(name:str) -> dict:
+    "The keyword arguments of a dataset entrypoint with their defaults."
+    return {k: d for k, (d, _) in DATASETS.params(name).items()}
 
 def create_dataset(name:str, **kwargs) -> FairDataset:
-    "Build a registered dataset; unknown names get the list of known ones."
-    _import_dataset_modules()
-    if name not in _DATASETS: raise InputError(f"unknown dataset {name!r}; registered: {list_datasets()}")
-    return _DATASETS[name](**kwargs)
+    "Build a registered dataset; unknown names get the closest registered ones."
+    return DATASETS.get(name)(**kwargs)
