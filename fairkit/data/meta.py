@@ -15,7 +15,8 @@ from ..core import InputError, Registry, load_table
 # %% auto #0
 __all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'DATASETS', 'validate_metadata', 'load_metadata',
            'SensitiveAttribute', 'Intersection', 'get_attribute', 'patient_split', 'split_summary',
-           'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'dataset_params', 'create_dataset']
+           'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'dataset_params',
+           'check_dataset_kwargs', 'create_dataset']
 
 # %% ../../nbs/01_data.meta.ipynb #5e16c171
 REQUIRED_COLUMNS = ('sample_id', 'path', 'patient_id', 'label', 'split')
@@ -244,9 +245,11 @@ class FairDataset:
 # %% ../../nbs/01_data.meta.ipynb #032d253f
 DATASETS = Registry('dataset', modules=['fairkit.data.biaslab', 'fairkit.data.prepared']) # the modules register datasets
 
-def register_dataset(fn:Callable) -> Callable:
+def register_dataset(fn:Callable|None=None, *,
+                     check:Callable|None=None # check(**kwargs) raises `InputError` for bad arguments, without building the dataset
+                    ) -> Callable:
     "Register a dataset entrypoint under its function name."
-    return DATASETS.register(fn)
+    return DATASETS.register(fn, check=check)
 
 def list_datasets(pattern:str='*') -> list:
     "Registered dataset names matching a glob pattern."
@@ -255,6 +258,13 @@ def list_datasets(pattern:str='*') -> list:
 def dataset_params(name:str) -> dict:
     "The keyword arguments of a dataset entrypoint with their defaults."
     return {k: d for k, (d, _) in DATASETS.params(name).items()}
+
+def check_dataset_kwargs(name:str, kwargs:dict):
+    "Raise `InputError` for arguments the dataset `name` would refuse, before anything is built."
+    check = DATASETS.meta(name).get('check')
+    if check is not None: return check(**kwargs)
+    unknown = sorted(set(kwargs) - set(dataset_params(name)))
+    if unknown: raise InputError(f"dataset {name!r} has no argument(s) {unknown}; it takes {sorted(dataset_params(name))}")
 
 def create_dataset(name:str, **kwargs) -> FairDataset:
     "Build a registered dataset; unknown names get the closest registered ones."

@@ -15,7 +15,7 @@ from ..train import fit, bce_loss
 
 # %% auto #0
 __all__ = ['METHODS', 'Setup', 'register_method', 'list_methods', 'get_method', 'method_kind', 'method_params',
-           'check_method_kwargs', 'fit_method', 'Predictor', 'Outcome', 'Context']
+           'check_method_kwargs', 'make_setup', 'fit_method', 'Predictor', 'Outcome', 'Context']
 
 # %% ../../nbs/20_methods.core.ipynb #c8b3ca68
 @dataclass
@@ -60,18 +60,20 @@ def check_method_kwargs(name:str, hparams:dict) -> dict:
     return dict(hparams)
 
 # %% ../../nbs/20_methods.core.ipynb #4c165efa
+def make_setup(method:str, model:nn.Module, train, hparams:dict|None=None) -> Setup:
+    "The `Setup` of a registered setup method for `model` and the training split."
+    if method_kind(method) != 'setup': raise InputError(f"method {method!r} is a procedure: run it with `fairkit run -p method {method}` (or `run_experiment`)")
+    return get_method(method)(model, train, **check_method_kwargs(method, dict(hparams or {})))
+
 def fit_method(method:str, model:nn.Module, datasets:dict, # {'train': FairImageDataset, 'val': ..., ...}
                hparams:dict|None=None, # the method's hyper-parameters (see `method_params`)
                batch_size:int=64, stratified:bool=False, # every training batch holds every (group, label) cell
                **fit_kwargs):
     "Train `model` with a registered mitigation method; return (trained model, history, setup)."
     from fairkit.data.cache import make_loader
-    fn, hparams = get_method(method), dict(hparams or {})
-    if method_kind(method) != 'setup': raise InputError(f"method {method!r} is a procedure: run it with `fairkit run -p method {method}` (or `run_experiment`)")
-    check_method_kwargs(method, hparams)
-    tr = datasets['train']
+    tr, hparams = datasets['train'], dict(hparams or {})
     if 'total_steps' in method_params(method): hparams.setdefault('total_steps', fit_kwargs.get('epochs', 10) * max(1, len(tr) // batch_size))
-    setup = fn(model, tr, **hparams)
+    setup = make_setup(method, model, tr, hparams)
     if stratified:
         if setup.sampler is not None: raise InputError(f"method {method!r} brings its own sampler; stratified batches cannot be combined with it")
         setup.batch_sampler = StratifiedBatchSampler(tr.y, tr.g, batch_size)
