@@ -15,9 +15,8 @@ from .registry import FM, create_fm
 
 # %% auto #0
 __all__ = ['PEFT', 'MASK_SPACES', 'trainable_report', 'set_trainable', 'backbone_family', 'register_peft', 'list_peft',
-           'apply_peft', 'full', 'linear_probe', 'bitfit', 'layernorm', 'attention', 'lora', 'PromptedBlocks', 'vpt',
-           'MaskSpace', 'register_mask_space', 'list_mask_spaces', 'mask_units', 'mask_space', 'apply_mask',
-           'peft_table']
+           'apply_peft', 'full', 'lp', 'bitfit', 'layernorm', 'attention', 'lora', 'PromptedBlocks', 'vpt', 'MaskSpace',
+           'register_mask_space', 'list_mask_spaces', 'mask_units', 'mask_space', 'apply_mask', 'peft_table']
 
 # %% ../../nbs/11_fm.peft.ipynb #3f3288d1
 def trainable_report(model:nn.Module) -> dict:
@@ -57,7 +56,7 @@ def _as_fm(model) -> FM:
     if not isinstance(m, FM): raise InputError(f"expected an FM from `create_fm`, got {type(model).__name__}")
     return m
 
-def apply_peft(fm:FM, name:str='linear_probe', **kw) -> tuple:
+def apply_peft(fm:FM, name:str='lp', **kw) -> tuple:
     "Apply the PEFT method `name` to `fm`; return the model to train and its trainable-parameter report."
     fn, fams, fm = PEFT.get(name), PEFT.meta(name)['families'], _as_fm(fm)
     if fams is not None and (fam := backbone_family(fm)) not in fams:
@@ -78,8 +77,8 @@ def full(fm:FM) -> FM:
     return set_trainable(fm, lambda n: True)
 
 @register_peft
-def linear_probe(fm:FM) -> FM:
-    "Only the head trains."
+def lp(fm:FM) -> FM:
+    "Only the head trains: linear probing (a run with `usage='lp'` trains the same head on cached embeddings)."
     return set_trainable(fm, lambda n: False)
 
 @register_peft

@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from ..core import InputError
 from .core import Setup, register_method
+from ..embed import ProbeHead
 from ..samplers import cell_ids, resampling_sampler, reweighting_weights
 from ..train import bce_loss
 
@@ -137,6 +138,8 @@ class AdversarialModel(nn.Module):
 def adversarial(model, train, criterion:str='eqodds', fair_coeff:float=1., class_coeff:float=1., hidden:int=128,
                 schedule:str='constant', total_steps:int=1, loss:str='bce'):
     "LAFTR-style adversarial debiasing with a gradient-reversal layer."
+    if isinstance(model, ProbeHead) and isinstance(model.proj, nn.Identity): # a linear probe has no encoder to debias: give it a hidden layer
+        model = ProbeHead(model.head.in_features, hidden=hidden)
     adv = AdversarialModel(model, int(train.g.max()) + 1, criterion, hidden, fair_coeff, schedule, total_steps)
     cls = class_weighted_loss(loss, train.y)
     def loss_fn(logits, labels, groups):
