@@ -54,20 +54,32 @@ def runs_root() -> Path:
     return Path(os.environ.get('FAIRKIT_RUNS', 'runs')).expanduser()
 
 # %% ../nbs/00_core.ipynb #7d356e84
+def _umask() -> int:
+    "The process umask (read without changing it for good)."
+    m = os.umask(0o022); os.umask(m); return m
+
 @contextlib.contextmanager
 def atomic_write(path, # destination file
                  mode:str='w', # 'w' for text, 'wb' for bytes
                  **kwargs):
     "Open a temp file next to `path`; on success fsync and rename it over `path`, on error delete it."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    path = Path(path)
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError): raise InputError(f"cannot write {path}: {path.parent} exists and is not a folder") from None
+    except PermissionError: raise InputError(f"cannot write {path}: no permission to create the folder {path.parent}") from None
+    try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except PermissionError: raise InputError(f"cannot write {path}: the folder {path.parent} is not writable") from None
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask()) # the user's umask, like any other file they write (mkstemp makes 0600)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in (28, 122): raise InputError(f"cannot write {path}: the disk is full ({e.strerror}); free space and run again (finished results are kept)") from None
+        if isinstance(e, RuntimeError) and 'enforce fail' in str(e) and 'inline_container' in str(e):
+            raise InputError(f"cannot write {path}: torch could not finish the file (the disk is probably full); free space and run again") from None
         raise
 
 # %% ../nbs/00_core.ipynb #4ebdfd5a
@@ -86,8 +98,12 @@ def save_json(obj, path):
     return Path(path)
 
 def load_json(path):
-    "Read a JSON file written by `save_json`."
-    return json.loads(Path(path).read_text())
+    "Read a JSON file written by `save_json`; a missing or corrupt file is an `InputError` naming it."
+    path = Path(path)
+    if not path.exists(): raise InputError(f"{path}: file not found")
+    try: return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e}); the file is damaged — delete it (or its run folder) and run again") from None
 
 # %% ../nbs/00_core.ipynb #fd5c1b62
 def save_table(df:pd.DataFrame, path):
@@ -104,9 +120,11 @@ def load_table(path) -> pd.DataFrame:
     "Read a `.csv` or `.parquet` table, with a clear error if it is missing."
     path = Path(path)
     if not path.exists(): raise InputError(f"{path}: file not found")
-    if path.suffix == '.parquet': return pd.read_parquet(path)
-    if path.suffix == '.csv': return pd.read_csv(path)
-    raise InputError(f"{path}: unsupported table suffix {path.suffix!r}; expected '.csv' or '.parquet'")
+    if path.suffix not in ('.csv', '.parquet'): raise InputError(f"{path}: unsupported table suffix {path.suffix!r}; expected '.csv' or '.parquet'")
+    if path.stat().st_size == 0: raise InputError(f"{path}: the file is empty (0 bytes); expected a {path.suffix[1:]} table with a header row")
+    try: return pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable {path.suffix[1:]} table ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 # %% ../nbs/00_core.ipynb #54e2d80c
 def hash_config(cfg) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_run.ipynb #7c409ab9
 from __future__ import annotations
-import os, sys, json, shutil, importlib, warnings
+import os, sys, json, shutil, importlib, warnings, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 import matplotlib.pyplot as plt
@@ -21,9 +21,9 @@ from .plots import plot_group_metrics, plot_roc_by_group, plot_calibration_by_gr
 
 # %% auto #0
 __all__ = ['RUN_DEFAULTS', 'CLIP_USAGES', 'HEADLINE', 'SPLITS', 'CLASS_NAMES', 'list_models', 'list_usages', 'import_plugins',
-           'check_params', 'run_dir', 'params_diff', 'summary_table', 'ClipImageTower', 'class_prompts', 'make_context',
-           'load_run_model', 'check_init_from', 'trains_on_embeddings', 'fit_by_method', 'predict_split',
-           'evaluate_predictor', 'run_experiment', 'expand_grid', 'compare_runs']
+           'check_params', 'run_dir', 'params_diff', 'finished_run', 'run_lock', 'summary_table', 'ClipImageTower',
+           'class_prompts', 'make_context', 'load_run_model', 'check_init_from', 'trains_on_embeddings',
+           'fit_by_method', 'predict_split', 'evaluate_predictor', 'run_experiment', 'expand_grid', 'compare_runs']
 
 # %% ../nbs/30_run.ipynb #f6aac4d5
 RUN_DEFAULTS = dict(
@@ -86,6 +86,7 @@ def check_params(params:dict) -> dict:
     if unknown: raise InputError(f"unknown run parameter(s) {unknown}; expected names: {list(RUN_DEFAULTS)}")
     p = {**RUN_DEFAULTS, **params}
     for k, default in RUN_DEFAULTS.items():
+        if isinstance(default, float) and isinstance(p[k], str): p[k] = _as_float(k, p[k])
         v = p[k]
         if default is None or v is None: continue
         ok = isinstance(v, type(default)) or (isinstance(default, float) and isinstance(v, int) and not isinstance(v, bool))
@@ -95,7 +96,9 @@ def check_params(params:dict) -> dict:
     for k, choices in _CHOICES.items():
         if p[k] not in choices(): raise InputError(f"run parameter {k}={p[k]!r} is not known; expected one of {choices()}")
     for k in _POSITIVE:
-        if p[k] <= 0: raise InputError(f"run parameter {k!r} must be > 0, got {p[k]!r}")
+        if not p[k] > 0 or (isinstance(p[k], float) and not np.isfinite(p[k])): raise InputError(f"run parameter {k!r} must be a finite number > 0, got {p[k]!r}")
+    if not (np.isfinite(p['weight_decay']) and p['weight_decay'] >= 0): raise InputError(f"run parameter 'weight_decay' must be a finite number >= 0, got {p['weight_decay']!r}")
+    if p['img_size'] is not None and p['img_size'] < 16: raise InputError(f"run parameter 'img_size' must be at least 16 pixels (or None for the model's own), got {p['img_size']!r}")
     if p['bootstrap'] < 0: raise InputError(f"run parameter 'bootstrap' must be >= 0, got {p['bootstrap']}")
     _check_select(p['select'])
     if p['usage'] in ('lp', *CLIP_USAGES) and p['usage_kwargs']: raise InputError(f"usage {p['usage']!r} takes no usage_kwargs, got {p['usage_kwargs']}")
@@ -106,6 +109,11 @@ def check_params(params:dict) -> dict:
     for name, kw in [(p['dataset'], p['dataset_kwargs'])] + [_eval_spec(e) for e in p['eval_datasets']]: check_dataset_kwargs(name, kw)
     if p['init_from'] is not None: check_init_from(p)
     return p
+
+def _as_float(name:str, v:str) -> float:
+    "A float parameter written as text ('1e-3': YAML 1.1 reads it as a string)."
+    try: return float(v)
+    except ValueError: raise InputError(f"run parameter {name!r} must be float, got {v!r} (str)") from None
 
 def _check_select(select):
     from fairkit.metrics import get_metric, parse_key
@@ -123,14 +131,40 @@ def _eval_spec(e) -> tuple:
 
 # %% ../nbs/30_run.ipynb #5e8aeae2
 def run_dir(params:dict) -> Path:
-    "The run folder (absolute): `out_dir`, or a name built from the main parameters under `runs_root()`."
-    if params.get('out_dir'): return Path(params['out_dir']).expanduser().resolve()
-    return (runs_root()/f"{params['dataset']}-{params['method']}-{params['model']}-seed{params['seed']}").resolve()
+    "The run folder (absolute): `out_dir`, or a readable name plus a short hash of all parameters under `runs_root()`."
+    if params.get('out_dir'):
+        out = Path(params['out_dir']).expanduser().resolve()
+        if out.exists() and not out.is_dir(): raise InputError(f"out_dir {str(out)!r} is an existing file; expected a folder (existing or new)")
+        return out
+    key = hash_config({k: v for k, v in params.items() if k != 'out_dir'})[:8]
+    return (runs_root()/f"{params['dataset']}-{params['method']}-{params['model']}-seed{params['seed']}-{key}").resolve()
 
 def params_diff(stored:dict, requested:dict) -> dict:
     "{name: (stored, requested)} for every parameter that differs, ignoring where the run folder is."
     req = json.loads(json.dumps(requested))
     return {k: (stored.get(k), v) for k, v in req.items() if k != 'out_dir' and stored.get(k) != v}
+
+def finished_run(params:dict) -> dict|None:
+    "The stored results if the run folder of `params` holds a finished run with exactly these parameters; `InputError` if it holds another one."
+    out = run_dir(params); f = out/'metrics.json'
+    if not f.exists(): return None
+    done = load_json(f)
+    if not isinstance(done, dict) or 'params' not in done: raise InputError(f"{f}: not a fairkit metrics file (no 'params'); delete the run folder {out} and run again")
+    diff = params_diff(done['params'], params)
+    if diff: raise InputError(f"{out} holds a finished run with other parameters {diff} (stored, requested); choose another out_dir or pass overwrite=True (--overwrite)")
+    return done
+
+@contextlib.contextmanager
+def run_lock(out:Path):
+    "Hold an exclusive lock on the run folder; a second run on the same folder is refused while the first one runs."
+    import fcntl
+    out.mkdir(parents=True, exist_ok=True)
+    f = open(out/'.lock', 'a+')
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close(); raise InputError(f"another fairkit run is writing into {out} right now; wait for it to finish or choose another out_dir") from None
+    try: yield
+    finally: fcntl.flock(f, fcntl.LOCK_UN); f.close()
 
 # %% ../nbs/30_run.ipynb #dc4c6e38
 HEADLINE = ['auc', 'auc_worst', 'auc_gap', 'acc@val_f1', 'eqopp_gap@val_f1', 'eqodds_diff_max@val_f1', 'dp_diff@val_f1', 'ece_gap']
@@ -165,6 +199,7 @@ def class_prompts(p:dict, data) -> dict:
 def make_context(p:dict, stage:Path, log=None) -> Context:
     "Stage 1: the `Context` of checked run parameters `p` (dataset, image splits, model builders)."
     device = get_device(p['device']); data = create_dataset(p['dataset'], **p['dataset_kwargs'])
+    if data.cache is None: raise InputError(f"dataset {p['dataset']!r} at {data.root} has no image cache, which a run needs: prepare it again with `--cache` (`fairkit prep --help`)")
     if p['model'] == 'tiny_cnn':
         if p['usage'] not in ('full', 'lp'): raise InputError(f"model 'tiny_cnn' supports usage 'full' or 'lp', got {p['usage']!r}")
         pre, first = Preprocess(size=p['img_size'], channels=data.cache.channels), []
@@ -298,10 +333,15 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
                    **params) -> dict:
     "Train and evaluate one configuration; write everything into the run folder; return `metrics.json`'s content."
     p = check_params(params); out = run_dir(p); log = get_logger('fairkit.run')
-    if (out/'metrics.json').exists() and not overwrite:
-        done = load_json(out/'metrics.json'); diff = params_diff(done['params'], p)
-        if not diff: log.info(f"{out} already holds this finished run; returning its results"); return done
-        raise InputError(f"{out} holds a finished run with other parameters {diff} (stored, requested); choose another out_dir or pass overwrite=True")
+    with run_lock(out):
+        done = None if overwrite else finished_run(p)
+        if done: log.info(f"{out} already holds this finished run; returning its results"); return done
+        try: return _run(p, out, log)
+        except KeyboardInterrupt:
+            log.warning(f"interrupted: finished epochs are kept in {out/'.staging'}; run the same command again to resume"); raise
+
+def _run(p:dict, out:Path, log) -> dict:
+    "Stages 1–5 into the staging folder of `out`, then publish."
     stage = out/'.staging'
     if not ((stage/'params.json').exists() and not params_diff(load_json(stage/'params.json'), p)):
         shutil.rmtree(stage, ignore_errors=True); stage.mkdir(parents=True); save_json(p, stage/'params.json')

@@ -48,6 +48,11 @@ def validate_metadata(df:pd.DataFrame, # the metadata table
     for c in (label_cols or ['label']): df[c] = _check_binary(df[c], c, source)
     bad = df['split'][~df['split'].isin(SPLITS)]
     if len(bad): raise InputError(f"{source}: column 'split' has unexpected value(s) {_fmt_values(bad)}; expected one of {list(SPLITS)}")
+    leak = df.groupby('patient_id')['split'].nunique()
+    if (leak > 1).any():
+        ids = leak.index[leak > 1]
+        raise InputError(f"{source}: {len(ids)} patient(s) appear in more than one split (a leak between train and evaluation), e.g. "
+                         f"{ {k: sorted(set(df.split[df.patient_id == k])) for k in ids[:3]} }; split by patient (`patient_split`)")
     empty = [s for s in require_splits if not (df['split'] == s).any()]
     if empty: raise InputError(f"{source}: split(s) {empty} are empty; counts: {df['split'].value_counts().to_dict()}")
     df['path'] = df['path'].fillna('').astype(str)
