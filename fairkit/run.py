@@ -12,7 +12,7 @@ from .core import InputError, seed_everything, get_device, save_json, load_json,
 from .data.meta import create_dataset, list_datasets, check_dataset_kwargs
 from .data.cache import FairImageDataset, Preprocess, make_loader
 from .train import TinyCNN, predict, SELECT
-from .fm.registry import create_fm, list_fms
+from .fm.registry import create_fm, list_fms, PREPROCESS_PRESETS
 from .fm.peft import apply_peft, list_peft, trainable_report, PEFT
 from .embed import embedding_datasets, ProbeHead
 from .methods.core import Context, Outcome, Predictor, get_method, method_kind, list_methods, check_method_kwargs, make_setup, fit_method
@@ -35,6 +35,7 @@ RUN_DEFAULTS = dict(
     pretrained=False, # load the model's local weights (see `fairkit.fm.registry`); False: random init
     weights=None, # a weight file or folder (implies pretrained)
     img_size=None, # model input size (None: the FM's own, the image cache's for tiny_cnn); ViTs resample their position embeddings
+    preprocess=None, # an FM preprocessing preset ('fairmedfm', 'dne', 'fairtune', ...: `fairkit list presets`); None: the weights' own
     usage='full', # 'lp' (linear probe on cached embeddings), 'full', a PEFT method, 'clip_zs' or 'clip_adapt' (`fairkit list usages`)
     usage_kwargs={}, # the PEFT method's arguments, e.g. {'r': 4} for lora
     prompts=None, # CLIP usages: {0: [texts], 1: [texts]}, 'single' (one prompt per class) or None (the dataset's class names in several templates)
@@ -101,10 +102,17 @@ def check_params(params:dict) -> dict:
     if p['img_size'] is not None and p['img_size'] < 16: raise InputError(f"run parameter 'img_size' must be at least 16 pixels (or None for the model's own), got {p['img_size']!r}")
     if p['bootstrap'] < 0: raise InputError(f"run parameter 'bootstrap' must be >= 0, got {p['bootstrap']}")
     _check_select(p['select'])
+    if p['preprocess'] is not None:
+        if p['model'] == 'tiny_cnn': raise InputError("run parameter 'preprocess' selects a foundation model's preprocessing preset; model 'tiny_cnn' has none")
+        if p['preprocess'] not in PREPROCESS_PRESETS: raise InputError(f"run parameter preprocess={p['preprocess']!r} is not known; expected one of {list(PREPROCESS_PRESETS)}")
     if p['usage'] in ('lp', *CLIP_USAGES) and p['usage_kwargs']: raise InputError(f"usage {p['usage']!r} takes no usage_kwargs, got {p['usage_kwargs']}")
     if p['usage'] not in ('lp', *CLIP_USAGES) and (bad := sorted(set(p['usage_kwargs']) - set(PEFT.params(p['usage'])))):
         raise InputError(f"usage {p['usage']!r} has no argument(s) {bad}; it takes {sorted(PEFT.params(p['usage']))}")
     if p['prompts'] is not None and p['usage'] not in CLIP_USAGES: raise InputError(f"run parameter 'prompts' is for the usages {list(CLIP_USAGES)}, not {p['usage']!r}")
+    if p['usage'] in CLIP_USAGES and isinstance(p['prompts'], dict):
+        from fairkit.fm.clip import check_class_prompts
+        check_class_prompts({int(k) if str(k).isdigit() else k: v for k, v in p['prompts'].items()})
+    if p['usage'] == 'clip_zs' and (p['method'] != 'erm' or p['init_from']): raise InputError(f"usage 'clip_zs' trains nothing: it takes method 'erm' and no init_from, got method={p['method']!r}")
     check_method_kwargs(p['method'], p['method_kwargs'])
     for name, kw in [(p['dataset'], p['dataset_kwargs'])] + [_eval_spec(e) for e in p['eval_datasets']]: check_dataset_kwargs(name, kw)
     if p['init_from'] is not None: check_init_from(p)
@@ -189,7 +197,7 @@ class ClipImageTower(nn.Module):
 def class_prompts(p:dict, data) -> dict:
     "The CLIP prompts of run parameters `p`: given ones, one per class ('single'), or the dataset's class names in its modality's templates."
     from fairkit.fm.clip import make_prompts, check_class_prompts
-    if isinstance(p['prompts'], dict): return check_class_prompts({int(k): v for k, v in p['prompts'].items()})
+    if isinstance(p['prompts'], dict): return check_class_prompts({int(k) if str(k).isdigit() else k: v for k, v in p['prompts'].items()})
     modality = data.info.get('modality') or data.info.get('config', {}).get('modality') or 'generic'
     names = data.info.get('class_names') or CLASS_NAMES.get(modality, CLASS_NAMES['generic'])
     if p['prompts'] == 'single': return make_prompts(names, ('a photo of {}',))
@@ -205,7 +213,7 @@ def make_context(p:dict, stage:Path, log=None) -> Context:
         pre, first = Preprocess(size=p['img_size'], channels=data.cache.channels), []
         new_backbone = lambda: TinyCNN(in_chans=data.cache.channels)
     else:
-        new_backbone = lambda: create_fm(p['model'], pretrained=p['pretrained'], weights=p['weights'], img_size=p['img_size'], seed=p['seed'])
+        new_backbone = lambda: create_fm(p['model'], pretrained=p['pretrained'], weights=p['weights'], img_size=p['img_size'], seed=p['seed'], preprocess=p['preprocess'] or 'native')
         first = [new_backbone()]; pre = first[0].preprocess
         if p['usage'] in CLIP_USAGES:
             from fairkit.fm.registry import create_clip
@@ -232,6 +240,7 @@ def make_context(p:dict, stage:Path, log=None) -> Context:
                   init_model=lambda: load_run_model(p['init_from'], device) if p['init_from'] else None,
                   embeddings=lambda bb, input_edit=None, datasets=None: embedding_datasets(bb, datasets or ctx.datasets, device=device, input_edit=input_edit),
                   fit_defaults=fit_defaults, log=log or get_logger('fairkit.run'))
+    if (notice := pre.resize_notice(data.cache)): ctx.note(notice)
     return ctx
 
 # %% ../nbs/30_run.ipynb #769f732d
@@ -364,7 +373,7 @@ def _run(p:dict, out:Path, log) -> dict:
     save_table(frame, stage/'metrics.csv')
     res = dict(params=p, attribute=ctx.datasets['train'].attribute.name, groups=ctx.groups, thresholds=thresholds, splits=splits,
                trainable=trainable_report(model), method=outcome.record, out_dir=str(out), figures=[str(out/f.name) for f in figures],
-               device=str(ctx.device))
+               device=str(ctx.device), notes=ctx.notes)
     if p['init_from']: res['start'] = evaluate_predictor(ctx, ctx.init_model(), 0)[1]
     save_table(summary_table(res), stage/'summary.csv')
     save_json(res, stage/'metrics.json')

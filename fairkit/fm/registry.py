@@ -415,7 +415,7 @@ register_fm(timm_backbone, name='test_resnet', cfgs={'': FMCfg(arch='resnet18', 
 register_fm(timm_backbone, name='test_convnext', cfgs={'': FMCfg(arch='convnext_atto', pool='avg', model_kwargs=dict(depths=(1, 1, 1, 1), dims=(8, 16, 32, 64)), **_TINY)})
 
 _TINY_CLIP = dict(_TINY, pool='proj', mean=CLIP_MEAN, std=CLIP_STD)
-register_fm(open_clip_backbone, name='test_clip', cfgs={'': FMCfg(open_clip_cfg=dict(embed_dim=16, quick_gelu=True, text_cfg=_TINY_TEXT,
+register_fm(open_clip_backbone, name='test_clip', cfgs={'': FMCfg(open_clip_cfg=dict(embed_dim=16, quick_gelu=True, text_cfg=dict(_TINY_TEXT, vocab_size=49408), # CLIP's BPE vocabulary: its tokenizer ships with open_clip
             vision_cfg=dict(image_size=32, layers=2, width=32, head_width=16, patch_size=8, mlp_ratio=2)), **_TINY_CLIP)})
 register_fm(open_clip_backbone, name='test_clip_timm', cfgs={'': FMCfg(open_clip_cfg=dict(embed_dim=16, text_cfg=_TINY_TEXT,
             vision_cfg=dict(image_size=32, timm_model_name='test_vit', timm_pool='', timm_proj='linear')), **_TINY_CLIP)})

@@ -111,6 +111,11 @@ class Context:
     embeddings:Callable # (backbone, input_edit=None) -> {split: embedding dataset}
     fit_defaults:dict # keyword arguments of `fit` the run parameters set (epochs, lr, select, device, seed, ...)
     log:logging.Logger=field(default_factory=lambda: logging.getLogger('fairkit.method'))
+    notes:list=field(default_factory=list) # sentences the run record and log should carry (e.g. how images are resized)
+
+    def note(self, msg:str):
+        "Log `msg` and keep it for the run record (`metrics.json` 'notes')."
+        self.log.warning(msg); self.notes.append(msg)
 
     @property
     def seed(self) -> int: return self.params['seed']
