@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 from .core import InputError, seed_everything, get_device, save_json, load_json, save_table, atomic_write, get_logger, runs_root
 from .data.meta import create_dataset, list_datasets
 from .data.cache import FairImageDataset, Preprocess, make_loader
-from .train import TinyCNN, predict, SELECT
+from .train import TinyCNN, predict, SELECT, Checkpoint
 from .fm.registry import create_fm, list_fms
 from .fm.peft import apply_peft, list_peft, trainable_report
 from .embed import embedding_datasets, ProbeHead
@@ -93,7 +93,7 @@ def params_diff(stored:dict, requested:dict) -> dict:
     return {k: (stored.get(k), v) for k, v in req.items() if k != 'out_dir' and stored.get(k) != v}
 
 # %% ../nbs/30_run.ipynb #dc4c6e38
-HEADLINE = ['auc', 'auc_worst', 'auc_gap', 'acc@val_f1', 'eqopp_gap@val_f1', 'eqodds_diff_max@val_f1', 'dp_diff@val_f1', 'ece_gap']
+HEADLINE = ['auc', 'auc_worst', 'auc_diff', 'acc@val_f1', 'eqopp_diff@val_f1', 'eqodds_diff_max@val_f1', 'dp_diff@val_f1', 'ece_diff']
 
 def summary_table(metrics:dict, split:str='test', keys:list=HEADLINE) -> pd.DataFrame:
     "Headline metrics of one split with their bootstrap CIs (one row per metric)."
@@ -157,7 +157,7 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
     dl = {s: make_loader(ds[s], p['batch_size']) for s in ('val', 'test')}
     model, history, _ = fit_method(p['method'], model, ds, p['method_kwargs'], batch_size=p['batch_size'],
                               stratified=p['stratified'], epochs=p['epochs'], lr=p['lr'], weight_decay=p['weight_decay'],
-                              select=p['select'], device=device, seed=p['seed'], checkpoint_dir=stage/'checkpoint', resume=True)
+                              select=p['select'], device=device, seed=p['seed'], callbacks=[Checkpoint(stage/'checkpoint')])
     shutil.rmtree(stage/'checkpoint')
     save_table(history, stage/'history.csv')
     with atomic_write(stage/'model.pt', 'wb') as f: torch.save(model.state_dict(), f)

@@ -26,10 +26,10 @@ def test_interrupted_run_resumes_to_the_same_result(finished, tmp_path, monkeypa
     _, res = finished
     out = tmp_path/'b'
     real_scores, calls = train_mod.val_scores, []
-    def scores(pred):
+    def scores(pred, *a, **k):
         calls.append(1)
         if len(calls) == 2: raise KeyboardInterrupt  # Ctrl-C while validating the second epoch
-        return real_scores(pred)
+        return real_scores(pred, *a, **k)
     monkeypatch.setattr(train_mod, 'val_scores', scores)
     with pytest.raises(KeyboardInterrupt): run.run_experiment(out_dir=str(out), **SMALL)
     assert not (out/'metrics.json').exists() and (out/'.staging'/'checkpoint'/'last.pt').exists()
@@ -37,7 +37,7 @@ def test_interrupted_run_resumes_to_the_same_result(finished, tmp_path, monkeypa
     again = run.run_experiment(out_dir=str(out), **SMALL)
     assert len(calls) == 1  # only the unfinished second epoch was trained again
     assert not (out/'.staging').exists() and not (out/'checkpoint').exists()
-    for k in ('auc', 'auc_gap', 'eqodds_diff_max@val_f1'):
+    for k in ('auc', 'auc_diff', 'eqodds_diff_max@val_f1'):
         assert again['splits']['test'][k] == pytest.approx(res['splits']['test'][k], abs=1e-9, nan_ok=True)
 
 def test_finished_run_is_reused_not_retrained(finished, monkeypatch):
