@@ -86,9 +86,9 @@ def val_scores(pred:pd.DataFrame, metrics:list=()) -> dict:
     "Validation loss, AUC, worst-group AUC, per-group AUCs and the registered metric keys `metrics` of a `predict` frame."
     y, p = pred.y.to_numpy(), pred.p.to_numpy()
     pols = {parse_key(k)[1] for k in metrics} - {''}
-    taus = {pol: val_f1_threshold(y, p) if pol == 'val_f1' else float(pol) for pol in pols}
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # small validation groups and undefined metrics are expected during training
         warnings.simplefilter('ignore')
+        taus = {pol: val_f1_threshold(y, p) if pol == 'val_f1' else float(pol) for pol in pols}
         r = evaluate(y, p, pred.group.to_numpy(), thresholds=taus, split='val')
     loss = float(F.binary_cross_entropy_with_logits(torch.tensor(pred.logit.to_numpy()), torch.tensor(y, dtype=torch.float64)))
     groups = list(dict.fromkeys(pred.group))

@@ -17,7 +17,7 @@ def test_crash_keeps_previous_results(finished, monkeypatch):
     out, res = finished
     before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
     def power_cut(*a, **k): raise RuntimeError('power cut')
-    monkeypatch.setattr(run, 'train', power_cut)
+    monkeypatch.setattr(run, 'fit_method', power_cut)
     with pytest.raises(RuntimeError, match='power cut'): run.run_experiment(out_dir=str(out), overwrite=True, **SMALL)
     after = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
     assert after == before  # every finished file untouched, nothing half-written beside them
@@ -42,7 +42,7 @@ def test_interrupted_run_resumes_to_the_same_result(finished, tmp_path, monkeypa
 
 def test_finished_run_is_reused_not_retrained(finished, monkeypatch):
     out, res = finished
-    monkeypatch.setattr(run, 'train', lambda *a, **k: pytest.fail('retrained a finished run'))
+    monkeypatch.setattr(run, 'fit_method', lambda *a, **k: pytest.fail('retrained a finished run'))
     assert run.run_experiment(out_dir=str(out), **SMALL)['splits'] == res['splits']
 
 def test_other_parameters_on_a_finished_folder_are_refused(finished):
