@@ -11,12 +11,12 @@ import matplotlib.pyplot as plt
 from .core import InputError, seed_everything, get_device, save_json, load_json, save_table, atomic_write, get_logger, runs_root, hash_config
 from .data.meta import create_dataset, list_datasets, check_dataset_kwargs
 from .data.cache import FairImageDataset, Preprocess, make_loader
-from .train import TinyCNN, predict, SELECT
+from .train import TinyCNN, predict, SELECT, Checkpoint, select_key
 from .fm.registry import create_fm, list_fms, PREPROCESS_PRESETS
 from .fm.peft import apply_peft, list_peft, trainable_report, PEFT
 from .embed import embedding_datasets, ProbeHead
 from .methods.core import Context, Outcome, Predictor, get_method, method_kind, list_methods, check_method_kwargs, make_setup, fit_method
-from .metrics import evaluate, val_f1_threshold, bootstrap_ci, metrics_frame
+from .metrics import evaluate, val_f1_threshold, bootstrap_ci, metrics_frame, degenerate_threshold
 from .plots import plot_group_metrics, plot_roc_by_group, plot_calibration_by_group
 
 # %% auto #0
@@ -124,10 +124,9 @@ def _as_float(name:str, v:str) -> float:
     except ValueError: raise InputError(f"run parameter {name!r} must be float, got {v!r} (str)") from None
 
 def _check_select(select):
-    from fairkit.metrics import get_metric, parse_key
-    if select is None or select in (*SELECT, 'dto'): return
-    try: get_metric(parse_key(select)[0])
-    except InputError: raise InputError(f"run parameter select={select!r} is not known; expected one of {[*SELECT, 'dto']} or a metric key such as 'auc_worst' or 'eqodds_diff_max@val_f1'") from None
+    if select is None or select == 'dto': return
+    try: select_key(select)
+    except InputError as e: raise InputError(f"run parameter select={select!r} is not usable: {e}; expected one of {[*SELECT, 'dto']} or a metric key such as 'auc_worst' or 'eqodds_diff_max@val_f1'") from None
 
 def _eval_spec(e) -> tuple:
     "(dataset name, dataset kwargs) of one `eval_datasets` entry."
@@ -175,7 +174,7 @@ def run_lock(out:Path):
     finally: fcntl.flock(f, fcntl.LOCK_UN); f.close()
 
 # %% ../nbs/30_run.ipynb #dc4c6e38
-HEADLINE = ['auc', 'auc_worst', 'auc_gap', 'acc@val_f1', 'eqopp_gap@val_f1', 'eqodds_diff_max@val_f1', 'dp_diff@val_f1', 'ece_gap']
+HEADLINE = ['auc', 'auc_worst', 'auc_diff', 'acc@val_f1', 'eqopp_diff@val_f1', 'eqodds_diff_max@val_f1', 'dp_diff@val_f1', 'ece_diff']
 
 def summary_table(metrics:dict, split:str='test', keys:list=HEADLINE) -> pd.DataFrame:
     "Headline metrics of one split with their bootstrap CIs (one row per metric)."
@@ -284,7 +283,7 @@ def fit_by_method(ctx:Context) -> Outcome:
     if p['usage'] == 'clip_zs': return Outcome(Predictor(model, backbone=frozen))
     datasets = ctx.embeddings(bb) if frozen is not None else ctx.datasets
     model, history, setup = fit_method(p['method'], model, datasets, p['method_kwargs'], batch_size=p['batch_size'], stratified=p['stratified'],
-                                       checkpoint_dir=ctx.stage/'checkpoint', resume=True, **ctx.fit_defaults)
+                                       callbacks=[Checkpoint(ctx.stage/'checkpoint')], **ctx.fit_defaults)
     return Outcome(Predictor(model, backbone=frozen), record=setup.info, history=history)
 
 # %% ../nbs/30_run.ipynb #f3f5dbd2
@@ -302,6 +301,14 @@ def _evaluate_split(pred:pd.DataFrame, groups:list, split:str, thresholds:dict, 
     if B: rec.update(bootstrap_ci(y, p, g, metrics=HEADLINE + ['tpr', 'fpr'], thresholds=thresholds, B=B, seed=seed, group_order=groups))
     return rec
 
+def _flag_degenerate(ctx:Context, d:pd.DataFrame, split:str, thresholds:dict):
+    "Note every threshold that predicts all samples of a split positive (or negative): its threshold metrics look 'perfectly fair'."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        for pol, tau in thresholds.items():
+            if degenerate_threshold(d.p.to_numpy(), tau):
+                ctx.note(f"degenerate operating point on {split}: threshold {pol} (τ = {tau:.4g}) predicts {'every' if (d.p > tau).all() else 'no'} sample positive; its threshold metrics (e.g. eqodds_diff_max@{pol}) are meaningless")
+
 def evaluate_predictor(ctx:Context, predictor:Predictor, B:int) -> tuple:
     "Stage 4: (predictions, {split: metric record}, thresholds) on val, test and every `eval_datasets` entry."
     p, groups = ctx.params, ctx.groups
@@ -309,11 +316,13 @@ def evaluate_predictor(ctx:Context, predictor:Predictor, B:int) -> tuple:
     val = parts[0]
     thresholds = {'0.5': 0.5, 'val_f1': val_f1_threshold(val.y.to_numpy(), val.p.to_numpy())}
     splits = {s: _evaluate_split(d, groups, s, thresholds, B, p['seed']) for s, d in zip(('val', 'test'), parts)}
+    for s, d in zip(('val', 'test'), parts): _flag_degenerate(ctx, d, s, thresholds)
     for e in p['eval_datasets']:
         name, kw = _eval_spec(e); label = f"ood:{name}" + (f":{kw['scenario']}" if set(kw) == {'scenario'} else f":{hash_config(kw)[:8]}" if kw else '')
         ds = FairImageDataset(create_dataset(name, **kw), 'test', p['attribute'], preprocess=ctx.datasets['test'].preprocess)
         d = predict_split(ctx, predictor, ds, desc=f'predict {label}').assign(split=label)
         splits[label] = _evaluate_split(d, ds.groups, label, thresholds, B, p['seed']); parts.append(d)
+        _flag_degenerate(ctx, d, label, thresholds)
     return pd.concat(parts, ignore_index=True), splits, thresholds
 
 # %% ../nbs/30_run.ipynb #82aee132

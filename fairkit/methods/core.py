@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np, torch, torch.nn as nn
 from ..core import InputError, Registry, atomic_write, save_json
 from ..samplers import StratifiedBatchSampler
-from ..train import fit, bce_loss
+from ..train import fit, bce_loss, Callback, Checkpoint
 
 # %% auto #0
 __all__ = ['METHODS', 'Setup', 'register_method', 'list_methods', 'get_method', 'method_kind', 'method_params',
@@ -26,6 +26,7 @@ class Setup:
     sampler:object=None # index sampler for the training loader
     batch_sampler:object=None # or a batch sampler
     info:dict=field(default_factory=dict) # recorded with the run (e.g. cell probabilities)
+    callbacks:list=field(default_factory=list) # `fit` callbacks the method needs (e.g. a schedule over training steps)
 
 METHODS = Registry('method', modules=['fairkit.methods.baselines'])
 
@@ -72,14 +73,13 @@ def fit_method(method:str, model:nn.Module, datasets:dict, # {'train': FairImage
     "Train `model` with a registered mitigation method; return (trained model, history, setup)."
     from fairkit.data.cache import make_loader
     tr, hparams = datasets['train'], dict(hparams or {})
-    if 'total_steps' in method_params(method): hparams.setdefault('total_steps', fit_kwargs.get('epochs', 10) * max(1, len(tr) // batch_size))
     setup = make_setup(method, model, tr, hparams)
     if stratified:
         if setup.sampler is not None: raise InputError(f"method {method!r} brings its own sampler; stratified batches cannot be combined with it")
         setup.batch_sampler = StratifiedBatchSampler(tr.y, tr.g, batch_size)
     loaders = dict(train=make_loader(tr, batch_size, shuffle=True, sampler=setup.sampler, batch_sampler=setup.batch_sampler))
     if 'val' in datasets: loaders['val'] = make_loader(datasets['val'], batch_size)
-    history = fit(setup.model, loaders['train'], loaders.get('val'), loss_fn=setup.loss_fn, **fit_kwargs)
+    history = fit(setup.model, loaders['train'], loaders.get('val'), loss_fn=setup.loss_fn, **{**fit_kwargs, 'callbacks': [*setup.callbacks, *fit_kwargs.get('callbacks', ())]})
     return setup.model, history, setup
 
 # %% ../../nbs/20_methods.core.ipynb #78c0edfe
@@ -123,9 +123,9 @@ class Context:
     def groups(self) -> list: return self.datasets['train'].groups
 
     def fit(self, model:nn.Module, datasets:dict|None=None, # {'train', 'val'}; default: the run's image datasets
-            loss_fn:Callable=bce_loss, sampler=None, batch_sampler=None,
+            loss_fn:Callable=bce_loss, sampler=None, batch_sampler=None, callbacks:list=(),
             checkpoint:str|None=None, # name of a resumable checkpoint folder in the staging folder
-            **overrides): # any `fit` keyword, e.g. epochs=3, lr=1e-4, select=None
+            **overrides): # any `fit` keyword, e.g. epochs=3, lr=1e-4, select=None, metrics=['acc_diff@0.5']
         "Train `model` on `datasets` with the run's defaults; return the history."
         from fairkit.data.cache import make_loader
         ds = datasets or self.datasets; bs = overrides.pop('batch_size', self.params['batch_size'])
@@ -133,8 +133,8 @@ class Context:
         val = make_loader(ds['val'], bs) if 'val' in ds else None
         kw = {**self.fit_defaults, **overrides}
         if val is None: kw['select'] = None
-        if checkpoint: kw.update(checkpoint_dir=self.stage/'checkpoints'/checkpoint, resume=True)
-        return fit(model, train, val, loss_fn=loss_fn, **kw)
+        callbacks = list(callbacks) + ([Checkpoint(self.stage/'checkpoints'/checkpoint)] if checkpoint else [])
+        return fit(model, train, val, loss_fn=loss_fn, callbacks=callbacks, **kw)
 
     def save(self, name:str, obj) -> Path:
         "Write an artefact into the staging folder atomically: `.pt` (torch), `.npy`, `.json`, `.png` (a figure), or bytes/str."
