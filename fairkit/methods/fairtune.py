@@ -13,40 +13,26 @@ import optuna
 from optuna.trial import TrialState
 from optuna.storages import RetryFailedTrialCallback
 from ..core import InputError, save_json, load_json, save_table, atomic_write
-from ..metrics import get_metric, parse_key, evaluate, val_f1_threshold
-from ..fm.peft import mask_space, apply_mask
-from ..train import dto_scores
+from ..fm.peft import mask_space, apply_peft, apply_mask
+from ..train import SELECT, dto_scores, select_key, Callback, OptunaPruning
+from .core import register_method, Context, Outcome, Predictor
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'LR_RANGE', 'PRUNERS', 'HEARTBEAT', 'UTILITY', 'FAIRNESS', 'PRESETS', 'resolve_objective',
-           'objective_values', 'save_mask', 'load_mask', 'suggest_mask', 'trial_mask', 'make_storage', 'StudySpec',
-           'top_up', 'fail_stale', 'Heartbeat', 'run_worker', 'worker_main', 'run_study', 'fairtune_trial',
-           'fit_trainer', 'search_objective', 'trials_table', 'pick_pareto', 'plot_history', 'bit_importance',
-           'plot_bit_importance', 'plot_trials', 'search', 'TwoLogit', 'UpstreamAugment']
+__all__ = ['OBJECTIVES', 'LR_RANGE', 'PRUNERS', 'HEARTBEAT', 'PRESETS', 'UTILITY', 'FAIRNESS', 'BASELINES', 'resolve_objective',
+           'save_mask', 'load_mask', 'suggest_mask', 'trial_mask', 'make_storage', 'StudySpec', 'top_up', 'fail_stale',
+           'Heartbeat', 'run_worker', 'worker_main', 'run_study', 'TwoLogit', 'StepLR', 'UpstreamAugment',
+           'apply_preset', 'TrialRecorder', 'fairtune_trial', 'trial_objective', 'trials_table', 'pick_pareto',
+           'plot_history', 'bit_importance', 'plot_bit_importance', 'plot_trials', 'search', 'fairtune']
 
 # %% ../../nbs/22_methods.fairtune.ipynb #bb8146ac
-OBJECTIVES = {'min_acc': 'acc_worst@0.5', 'min_auc': 'auc_worst', 'acc_diff': 'acc_gap@0.5', 'auc_diff': 'auc_gap',
+OBJECTIVES = {'min_acc': 'acc_worst@0.5', 'min_auc': 'auc_worst', 'acc_diff': 'acc_diff@0.5', 'auc_diff': 'auc_diff',
               'max_loss': 'loss_worst', 'overall_acc': 'acc@0.5', 'overall_auc': 'auc'}
 
 def resolve_objective(name:str # a metric key ('auc_worst', 'eqodds_diff_max@val_f1') or a FairTune name (`OBJECTIVES`)
                      ) -> tuple:
     "(metric key, 'maximize' or 'minimize'), the direction read from the metric registry."
     key = OBJECTIVES.get(name, name)
-    metric, policy, _ = parse_key(key)
-    spec = get_metric(metric)
-    if spec.needs_threshold and not policy: raise InputError(f"objective {name!r} needs a threshold policy, e.g. {metric}@0.5 or {metric}@val_f1")
-    if spec.higher_is_better is None: raise InputError(f"objective {name!r}: metric {metric!r} has no preferred direction; FairTune names: {list(OBJECTIVES)}")
-    return key, 'maximize' if spec.higher_is_better else 'minimize'
-
-def objective_values(pred:pd.DataFrame, # a validation `predict` frame
-                     keys:list) -> dict:
-    "Metric keys on the full validation split (`@val_f1` thresholds are chosen on the same split)."
-    y, p, g = pred.y.to_numpy(), pred.p.to_numpy(), pred.group.to_numpy()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        r = evaluate(y, p, g, thresholds={'0.5': 0.5, 'val_f1': val_f1_threshold(y, p)}, split='val')
-    if missing := [k for k in keys if k not in r]: raise InputError(f"metric keys {missing} are not in the evaluation record")
-    return {k: float(r[k]) for k in keys}
+    return key, 'maximize' if select_key(key)[1] > 0 else 'minimize'
 
 # %% ../../nbs/22_methods.fairtune.ipynb #17842446
 def save_mask(path, bits, **info) -> Path:
@@ -214,61 +200,87 @@ def run_study(spec:StudySpec, factory:Callable, # `factory(**kwargs)` builds the
     return spec.load(storage, rank)
 
 # %% ../../nbs/22_methods.fairtune.ipynb #24ece99a
-UTILITY, FAIRNESS = 'auc', 'auc_gap' # shown for every trial; the two objectives of the multi-objective mode
+PRESETS = dict(
+    kit={}, # the run's own fit defaults
+    fairtune=dict(optimizer='sgd', momentum=0.9, weight_decay=1e-4, epochs=90, batch_size=32, schedule='constant',
+                  lr_step=30, lr_gamma=0.1, two_logit=True, augment=True),
+)
+
+class TwoLogit(nn.Module):
+    "An FM with a 2-logit head seen as one logit z₁ − z₀ (BCE on it is the 2-class cross-entropy)."
+    def __init__(self, fm:nn.Module):
+        super().__init__(); fm.reset_classifier(2); self.fm = fm
+    def forward(self, x): z = self.fm(x); return z[:, 1:] - z[:, :1]
+
+class StepLR(Callback):
+    "Multiply the learning rate by `gamma` every `step` epochs (torch's StepLR, stepped per epoch) on top of `fit`'s schedule."
+    def __init__(self, step:int=30, gamma:float=0.1): self.step, self.gamma = step, gamma
+    def before_fit(self, L): self.base = list(L.sched.base_lrs)
+    def before_epoch(self, L):
+        L.sched.base_lrs = [b * self.gamma ** (L.epoch // self.step) for b in self.base]
+        for g, b, f in zip(L.opt.param_groups, L.sched.base_lrs, L.sched.lr_lambdas): g['lr'] = b * f(L.step)
+
+class UpstreamAugment:
+    "FairTune's training augmentation on a normalised batch: RandomResizedCrop to `size` and a horizontal flip, per image."
+    def __init__(self, size:int):
+        from torchvision.transforms import v2
+        self.t = v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
+    def __call__(self, x): return torch.stack([self.t(xi) for xi in x])
+
+# %% ../../nbs/22_methods.fairtune.ipynb #93a3c0c5
+def apply_preset(ctx:Context, model:nn.Module, preset:str='kit') -> tuple:
+    "(model, datasets, `fit` overrides, callbacks) of a training preset (`PRESETS`) for `ctx.fit`."
+    if preset not in PRESETS: raise InputError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
+    kw, ds, cbs = dict(PRESETS[preset]), dict(ctx.datasets), []
+    if kw.pop('two_logit', False): model = TwoLogit(model)
+    if kw.pop('augment', False):
+        ds['train'] = copy.copy(ds['train']); ds['train'].augment = UpstreamAugment(ds['train'].preprocess.size or ctx.data.cache.images.shape[1])
+    if 'lr_step' in kw: cbs.append(StepLR(kw.pop('lr_step'), kw.pop('lr_gamma')))
+    return model, ds, kw, cbs
+
+# %% ../../nbs/22_methods.fairtune.ipynb #75683187
+UTILITY, FAIRNESS = 'auc', 'auc_diff' # shown for every trial; the two objectives of the multi-objective mode
+
+class TrialRecorder(Callback):
+    "After every epoch, store epochs trained, validation AUC, AUC difference, the objective and per-group AUCs in the trial's user attributes."
+    order = 10  # before `OptunaPruning` (20), so a pruned trial keeps its last epoch
+    def __init__(self, trial, key:str|None=None): self.trial, self.key = trial, key
+    def before_fit(self, L): L.metrics += [k for k in (UTILITY, FAIRNESS, self.key) if k not in (None, *SELECT, *L.metrics)]
+    def after_epoch(self, L):
+        r, t = L.record, self.trial
+        t.set_user_attr('epochs', L.epoch + 1)
+        for k in {UTILITY, FAIRNESS, self.key} - {None}: t.set_user_attr(k, r[f'val_{k}'])
+        t.set_user_attr('group_auc', {k.split('/', 1)[1]: v for k, v in r.items() if k.startswith(f'val_{UTILITY}/')})
 
 def fairtune_trial(trial, fm, space:str,
                    key:str|None, # objective metric key; None: multi-objective over (UTILITY, FAIRNESS)
-                   train:Callable, # train(model, lr, on_epoch) -> history with `val_<key>` columns
+                   train:Callable, # train(model, lr, callbacks) -> history (`ctx.fit` with the trial's epochs)
                    lr_range:tuple=LR_RANGE, trial_value:str='last') -> float|tuple:
     "One Stage-1 trial: sample mask and lr, apply the mask to `fm`, train with the objective reported every epoch."
     if trial_value not in ('last', 'best_epoch'): raise InputError(f"trial_value must be 'last' or 'best_epoch', got {trial_value!r}")
     bits, lr = suggest_mask(trial, len(mask_space(fm, space)), lr_range)
     fm, rep = apply_mask(fm, space, bits)
     trial.set_user_attr('train_percent', rep['percent'])
-    def on_epoch(rec):
-        trial.set_user_attr('epochs', rec['epoch'] + 1)
-        for k in {UTILITY, FAIRNESS, key} - {None}: trial.set_user_attr(k, rec[f'val_{k}'])
-        trial.set_user_attr('group_auc', {k.split('/', 1)[1]: v for k, v in rec.items() if k.startswith(f'val_{UTILITY}/')})
-        if key is not None:
-            trial.report(rec[f'val_{key}'], rec['epoch'])
-            if trial.should_prune(): raise optuna.TrialPruned()
-    h = train(fm, lr, on_epoch)
+    h = train(fm, lr, [TrialRecorder(trial, key)] + ([OptunaPruning(trial, key)] if key else []))
     if key is None: return tuple(float(h[f'val_{k}'].iloc[-1]) for k in (UTILITY, FAIRNESS))
     v = h[f'val_{key}']
     return float(v.iloc[-1] if trial_value == 'last' else v.max() if trial.study.direction.name == 'MAXIMIZE' else v.min())
 
-# %% ../../nbs/22_methods.fairtune.ipynb #93a3c0c5
-def fit_trainer(datasets:dict, # {'train': ..., 'val': ...} image datasets
-                keys:list, # metric keys added to every epoch record as `val_<key>`
-                batch_size:int=64, device=None, **fit_kwargs) -> Callable:
-    "A `train(model, lr, on_epoch=None, select=None)` over `datasets` whose epoch records hold the metric `keys`."
-    from fairkit.data.cache import make_loader
-    from fairkit.train import fit, predict
-    keys = list(dict.fromkeys(keys))
-    tr, va = make_loader(datasets['train'], batch_size, shuffle=True), make_loader(datasets['val'], batch_size)
-    def train(model, lr, on_epoch=None, select=None):
-        def hook(rec):
-            rec.update({f'val_{k}': v for k, v in objective_values(predict(model, va, device), keys).items()})
-            if on_epoch: on_epoch(rec)
-        return fit(model, tr, va, lr=lr, on_epoch=hook, select=select, device=device, **fit_kwargs)
-    return train
-
-def search_objective(dataset:str, dataset_kwargs:dict, model:str, space:str,
-                     objective:str|None, # metric key or FairTune name; None: multi-objective (AUC, AUC gap)
-                     epochs:int, attribute=None, pretrained:bool=False, weights=None, seed:int=0, batch_size:int=64, device=None,
-                     lr_range:tuple=LR_RANGE, trial_value:str='last', **fit_kwargs) -> Callable:
-    "Build the data and the pretrained model once; return the Stage-1 objective `f(trial)`."
-    from fairkit.data.meta import create_dataset
-    from fairkit.data.cache import FairImageDataset
-    from fairkit.fm.registry import create_fm
-    data = create_dataset(dataset, **dataset_kwargs)
-    fm = create_fm(model, pretrained=pretrained, weights=weights, seed=seed)
-    ds = {s: FairImageDataset(data, s, attribute, preprocess=fm.preprocess) for s in ('train', 'val')}
+# %% ../../nbs/22_methods.fairtune.ipynb #fb49fdf3
+def trial_objective(ctx:Context|dict, # the run's context, or its checked run parameters (a worker process)
+                    space:str, objective:str|None, # metric key or FairTune name; None: multi-objective (AUC, AUC difference)
+                    epochs:int, stage=None, lr_range:tuple=LR_RANGE, trial_value:str='last', preset:str='kit') -> Callable:
+    "The Stage-1 objective `f(trial)` of a run."
+    if isinstance(ctx, dict):
+        from fairkit.run import make_context
+        ctx = make_context(ctx, Path(stage))
     key = None if objective is None else resolve_objective(objective)[0]
-    train = fit_trainer(ds, [UTILITY, FAIRNESS] + ([key] if key else []), batch_size, device, epochs=epochs, seed=seed, **fit_kwargs)
-    return lambda trial: fairtune_trial(trial, copy.deepcopy(fm), space, key, train, lr_range, trial_value)
+    def train(model, lr, callbacks):
+        model, ds, kw, cbs = apply_preset(ctx, model, preset)
+        return ctx.fit(model, datasets=ds, lr=lr, callbacks=[*callbacks, *cbs], **{**kw, 'epochs': epochs, 'select': None})
+    return lambda trial: fairtune_trial(trial, ctx.backbone(), space, key, train, lr_range, trial_value)
 
-# %% ../../nbs/22_methods.fairtune.ipynb #75683187
+# %% ../../nbs/22_methods.fairtune.ipynb #a98c03be
 def trials_table(study) -> pd.DataFrame:
     "One row per trial: state, objective value(s), lr, mask, epochs trained, validation AUC and AUC gap, worker, retry."
     names = ['value'] if len(study.directions) == 1 else [UTILITY, FAIRNESS]
@@ -291,7 +303,7 @@ def pick_pareto(front:list, # Pareto-optimal trials (`study.best_trials`), value
     groups = sorted(front[0].user_attrs['group_auc'])
     return front[int(dto_scores([[t.user_attrs['group_auc'][g] for g in groups] for t in front]).argmin())]
 
-# %% ../../nbs/22_methods.fairtune.ipynb #fb49fdf3
+# %% ../../nbs/22_methods.fairtune.ipynb #194d2f56
 def plot_history(table:pd.DataFrame, direction:str='maximize', name:str='objective', ax=None):
     "Objective per trial (pruned trials at their last report) and the best value so far."
     import matplotlib.pyplot as plt
@@ -331,7 +343,7 @@ def plot_trials(table:pd.DataFrame, picked:int|None=None, ax=None):
         fig.axes[0].legend(fontsize=8, frameon=False)
     return fig
 
-# %% ../../nbs/22_methods.fairtune.ipynb #a98c03be
+# %% ../../nbs/22_methods.fairtune.ipynb #3909aa21
 def _save_fig(fig, path) -> Path:
     import matplotlib.pyplot as plt
     with atomic_write(path, 'wb') as f: fig.savefig(f, format='png', dpi=90, bbox_inches='tight')
@@ -351,29 +363,72 @@ def search(spec:StudySpec, factory:Callable, kwargs:dict, n_trials:int,
         save_table(table[table.number.isin([t.number for t in front])].assign(picked=lambda d: d.number == best.number), out/'pareto.csv')
     else: best = study.best_trial
     meta.update(lr=best.params['lr'], values=best.values, trial=best.number, gap_bound=gap_bound)
-    path = save_mask(out/f"{space}_{'auc+auc_gap' if spec.multi else objective}_best.npy", trial_mask(best.params), **meta)
+    path = save_mask(out/f"{space}_{'auc+auc_diff' if spec.multi else objective}_best.npy", trial_mask(best.params), **meta)
     hist = table.assign(value=table[UTILITY if spec.multi else 'value'])
     figs = [_save_fig(plot_history(hist, spec.directions[0], UTILITY if spec.multi else resolve_objective(objective)[0]), out/'optimisation_history.png'),
             _save_fig(plot_trials(table, best.number), out/('pareto.png' if spec.multi else 'fairness_utility.png'))]
     if (table.state == 'COMPLETE').sum() > 1: figs.append(_save_fig(plot_bit_importance(bit_importance(study, bit_names, spec.seed)), out/'bit_importance.png'))
     return dict(meta, mask=str(path), figures=[str(f) for f in figs], complete=int((table.state == 'COMPLETE').sum()), pruned=int((table.state == 'PRUNED').sum()))
 
-# %% ../../nbs/22_methods.fairtune.ipynb #194d2f56
-PRESETS = dict(
-    kit={}, # the run's own fit defaults
-    fairtune=dict(optimizer='sgd', momentum=0.9, weight_decay=1e-4, epochs=90, batch_size=32, schedule='constant',
-                  lr_step=30, lr_gamma=0.1, two_logit=True, augment=True),
-)
+# %% ../../nbs/22_methods.fairtune.ipynb #5b7293c9
+BASELINES = ('full', 'lp', 'bitfit', 'layernorm', 'attention', 'lora')
 
-class TwoLogit(nn.Module):
-    "An FM with a 2-logit head seen as one logit z₁ − z₀ (BCE on it is the 2-class cross-entropy)."
-    def __init__(self, fm:nn.Module):
-        super().__init__(); fm.reset_classifier(2); self.fm = fm
-    def forward(self, x): z = self.fm(x); return z[:, 1:] - z[:, :1]
+def _study_name(p:dict, space:str, objective:str) -> str:
+    return f"fairtune-{p['dataset']}-{p['attribute'] or 'default'}-{p['model']}-{space}-{objective}-seed{p['seed']}"
 
-class UpstreamAugment:
-    "FairTune's training augmentation on a normalised batch: RandomResizedCrop to `size` and a horizontal flip, per image."
-    def __init__(self, size:int):
-        from torchvision.transforms import v2
-        self.t = v2.Compose([v2.RandomResizedCrop(size, antialias=True), v2.RandomHorizontalFlip()])
-    def __call__(self, x): return torch.stack([self.t(xi) for xi in x])
+@register_method(kind='procedure')
+def fairtune(ctx:Context,
+             space:str='auto_peft1', # mask space searched (`fairkit list mask_spaces`)
+             objective:str='min_auc', # validation objective: a metric key or a FairTune name
+             trials:int=20, # finished trials the study ends with
+             epochs_per_trial:int|None=None, # None: the preset's or the run's epochs
+             pruner:str='successive_halving', # 'none', 'median', 'successive_halving', 'hyperband'
+             multi_objective:bool=False, # NSGA-II over (auc, auc_diff) instead of `objective`
+             gap_bound:float|None=None, # multi-objective pick: best AUC with auc_diff <= bound (else DTO)
+             trial_value:str='last', # a trial's value: 'last' epoch or 'best_epoch'
+             storage:str|None=None, # Optuna URL or journal file; None: study.db in the run folder
+             study_name:str|None=None, # None: from dataset, attribute, model, space, objective, seed
+             workers:int=1, # worker processes for Stage 1
+             heartbeat:float=10., # seconds between heartbeats of a running trial
+             mask:str|None=None, # a mask .npy (ours or FairTune's): skip Stage 1
+             lr:float|None=None, # Stage-2 lr (default: the mask's; for baselines the run's)
+             baseline:str|None=None, # a PEFT baseline instead of a mask: 'full', 'lp', 'bitfit', 'layernorm', 'attention', 'lora'
+             select:str='objective', # Stage-2 epoch: 'objective', 'last' or a metric key
+             preset:str='kit' # training defaults: 'kit' or 'fairtune'
+            ) -> Outcome:
+    "FairTune: search which parts of the FM to fine-tune, and the lr, for a validation fairness objective (Optuna); then fine-tune with them."
+    p = ctx.params
+    if baseline is not None and baseline not in BASELINES: raise InputError(f"baseline must be one of {BASELINES}, got {baseline!r}")
+    if baseline is not None and mask is not None: raise InputError("give either a mask file or a baseline, not both")
+    key = UTILITY if multi_objective else resolve_objective(objective)[0]
+    if p['usage'] != 'full': ctx.note(f"fairtune decides what trains (mask or baseline); run parameter usage={p['usage']!r} is ignored")
+    if preset not in PRESETS: raise InputError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
+    epochs = PRESETS[preset].get('epochs', ctx.fit_defaults['epochs'])
+    record = dict(preset=preset, objective=key)
+    if baseline is not None:
+        model, rep = apply_peft(ctx.backbone(), baseline)
+        record.update(baseline=baseline, lr=lr or ctx.fit_defaults['lr'])
+    else:
+        if mask is None:
+            name = 'auc+auc_diff' if multi_objective else objective
+            spec = StudySpec(study_name or _study_name(p, space, name), storage or f"sqlite:///{ctx.stage/'study.db'}",
+                             ('maximize', 'minimize') if multi_objective else (resolve_objective(objective)[1],), ctx.seed, pruner,
+                             epochs_per_trial or epochs, heartbeat)
+            if workers > 1 and storage is None: ctx.note("several workers share the run folder's SQLite study; for many workers use PostgreSQL or a journal file (storage=)")
+            fk = dict(ctx=ctx if workers == 1 else p, stage=str(ctx.stage), space=space, objective=None if multi_objective else objective,
+                      epochs=epochs_per_trial or epochs, trial_value=trial_value, preset=preset)
+            res = search(spec, trial_objective, fk, trials, ctx.stage, space, name, mask_space(ctx.backbone(), space), workers, gap_bound,
+                         info=dict(model=p['model'], dataset=p['dataset'], attribute=p['attribute'], seed=ctx.seed))
+            mask = res['mask']; record['search'] = {k: res[k] for k in ('study', 'storage', 'trial', 'values', 'complete', 'pruned', 'sampler_seed', 'workers')}
+            if workers > 1: ctx.note(f"Stage 1 ran {workers} workers with TPE seeds {ctx.seed}..{ctx.seed + workers - 1}: parallel TPE is not reproducible bit for bit")
+        bits, info = load_mask(mask)
+        space, lr = info.get('space', space), lr or info.get('lr')
+        if lr is None: raise InputError(f"mask file {mask} has no sidecar with the lr its search found (a FairTune mask?): pass lr")
+        model, rep = apply_mask(ctx.backbone(), space, bits)
+        record.update(mask=Path(mask).name, space=space, bits=bits.tolist(), lr=lr)
+    model, ds, kw, cbs = apply_preset(ctx, model, preset)
+    kw.pop('epochs', None)
+    sel = None if select == 'last' else ('dto' if multi_objective else key) if select == 'objective' else select
+    h = ctx.fit(model, datasets=ds, callbacks=cbs, checkpoint='stage2', epochs=epochs, select=sel, metrics=[FAIRNESS], lr=record['lr'], **kw)
+    record.update(train_percent=rep['percent'], select=sel, selected_epoch=int(h.epoch[h.selected].iloc[0]) if sel else int(h.epoch.iloc[-1]))
+    return Outcome(Predictor(model), record, h)
