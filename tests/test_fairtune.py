@@ -9,10 +9,16 @@ import optuna
 warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
 from optuna.trial import TrialState
 from optuna.storages import RetryFailedTrialCallback
-from fairkit.methods.fairtune import StudySpec, make_storage, run_study, search_objective, top_up, worker_main
+import numpy as np
+from fairkit.fm.registry import create_fm
+from fairkit.run import check_params, run_experiment
+from fairkit.methods.fairtune import StudySpec, make_storage, run_study, trial_objective, top_up, worker_main, load_mask
 
-OBJECTIVE = dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=300, size=32), model='test_vit',
-                 space='auto_peft1', objective='min_auc', epochs=2, device='cpu')
+DATA = dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=300, size=32), model='test_vit', device='cpu')
+
+def objective(tmp_path, epochs=2):
+    "What each worker process builds: the run's context from its parameters, and the Stage-1 objective."
+    return dict(ctx=check_params(DATA), stage=str(tmp_path), space='auto_peft1', objective='min_auc', epochs=epochs)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 @pytest.fixture(scope='module')
@@ -41,7 +47,7 @@ def storage_url(kind, name, tmp_path, request):
 
 def test_run_study_workers_record_every_trial_once(tmp_path):
     spec = StudySpec('together', f'journal:{tmp_path}/together.log', pruner='median', heartbeat=1)
-    study = run_study(spec, search_objective, OBJECTIVE, n_trials=6, workers=3)
+    study = run_study(spec, trial_objective, objective(tmp_path), n_trials=6, workers=3)
     assert sorted(t.number for t in study.trials) == list(range(6))
     assert all(t.state in FINISHED for t in study.trials), [t.state for t in study.trials]
     assert len({t.user_attrs['worker'] for t in study.trials}) >= 2  # the work was shared
@@ -52,7 +58,7 @@ def test_sigkill_mid_trial_loses_nothing(kind, tmp_path, request):
     spec = StudySpec('killed', storage_url(kind, 'killed', tmp_path, request), pruner='none', heartbeat=0.5, grace=3)
     storage = make_storage(spec.storage)
     top_up(spec.load(storage, create=True), 6)
-    procs = [mp.get_context('spawn').Process(target=worker_main, args=(spec, search_objective, dict(OBJECTIVE, epochs=6), r)) for r in range(3)]
+    procs = [mp.get_context('spawn').Process(target=worker_main, args=(spec, trial_objective, objective(tmp_path, epochs=6), r)) for r in range(3)]
     for p in procs: p.start()
     victim, t0 = None, time.time()
     while victim is None and time.time() - t0 < 300:
@@ -70,3 +76,28 @@ def test_sigkill_mid_trial_loses_nothing(kind, tmp_path, request):
     assert [t.number for t in failed] == [victim.number]
     retry = [t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == victim.number]
     assert len(retry) == 1 and retry[0].state in FINISHED and retry[0].params == failed[0].params
+
+def run(tmp_path, name, **method_kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return run_experiment(out_dir=str(tmp_path/name), method='fairtune', method_kwargs=method_kwargs, epochs=2, bootstrap=0, **DATA)
+
+def test_fairtune_run_end_to_end(tmp_path):
+    r = run(tmp_path, 'search', trials=4, epochs_per_trial=2, pruner='median')
+    m, out = r['method'], tmp_path/'search'
+    assert m['search']['complete'] + m['search']['pruned'] == 4
+    bits, info = load_mask(out/m['mask'])
+    assert (bits.tolist(), info['lr'], info['trial']) == (m['bits'], m['lr'], m['search']['trial'])
+    assert {'study.db', 'trials.csv', 'optimisation_history.png', 'fairness_utility.png', 'metrics.json', 'model.pt'} <= {f.name for f in out.iterdir()}
+    assert 0 <= r['splits']['test']['auc_worst'] <= 1
+
+def test_stage2_from_an_upstream_mask_and_baselines(tmp_path):
+    np.save(tmp_path/'upstream.npy', np.array([0, 1, 0, 0, 1, 0]).astype(np.int8))  # FairTune's own file: no sidecar, so no lr
+    with pytest.raises(Exception, match='pass lr'): run(tmp_path, 'nolr', mask=str(tmp_path/'upstream.npy'))
+    r = run(tmp_path, 'mask', mask=str(tmp_path/'upstream.npy'), lr=1e-3, select='last')
+    assert (r['method']['bits'], r['method']['lr'], r['method']['selected_epoch']) == ([0, 1, 0, 0, 1, 0], 1e-3, 1)
+    fm = create_fm('test_vit')  # bits 1 and 4 of auto_peft1: blocks.0.attn and blocks.1.attn, plus the head
+    expected = sum(p.numel() for n, p in fm.named_parameters() if n.startswith(('backbone.blocks.0.attn.', 'backbone.blocks.1.attn.', 'head.')))
+    assert r['trainable']['trainable'] == expected
+    b = run(tmp_path, 'bitfit', baseline='bitfit')
+    assert b['method']['baseline'] == 'bitfit' and b['method']['train_percent'] < r['method']['train_percent']

@@ -367,7 +367,7 @@ def search(spec:StudySpec, factory:Callable, kwargs:dict, n_trials:int,
     hist = table.assign(value=table[UTILITY if spec.multi else 'value'])
     figs = [_save_fig(plot_history(hist, spec.directions[0], UTILITY if spec.multi else resolve_objective(objective)[0]), out/'optimisation_history.png'),
             _save_fig(plot_trials(table, best.number), out/('pareto.png' if spec.multi else 'fairness_utility.png'))]
-    if (table.state == 'COMPLETE').sum() > 1: figs.append(_save_fig(plot_bit_importance(bit_importance(study, bit_names, spec.seed)), out/'bit_importance.png'))
+    if hist.value[hist.state == 'COMPLETE'].nunique() > 1: figs.append(_save_fig(plot_bit_importance(bit_importance(study, bit_names, spec.seed)), out/'bit_importance.png'))
     return dict(meta, mask=str(path), figures=[str(f) for f in figs], complete=int((table.state == 'COMPLETE').sum()), pruned=int((table.state == 'PRUNED').sum()))
 
 # %% ../../nbs/22_methods.fairtune.ipynb #5b7293c9
