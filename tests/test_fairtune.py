@@ -50,7 +50,7 @@ def test_run_study_workers_record_every_trial_once(tmp_path):
     study = run_study(spec, trial_objective, objective(tmp_path), n_trials=6, workers=3)
     assert sorted(t.number for t in study.trials) == list(range(6))
     assert all(t.state in FINISHED for t in study.trials), [t.state for t in study.trials]
-    assert len({t.user_attrs['worker'] for t in study.trials}) >= 2  # the work was shared
+    assert len({t.user_attrs['worker']['rank'] for t in study.trials}) >= 2  # the work was shared
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 6  # constant liar: no point proposed twice
 
 @pytest.mark.parametrize('kind', ['journal', 'postgresql'])
@@ -63,10 +63,10 @@ def test_sigkill_mid_trial_loses_nothing(kind, tmp_path, request):
     victim, t0 = None, time.time()
     while victim is None and time.time() - t0 < 300:
         running = spec.load(storage).get_trials(states=(TrialState.RUNNING,))
-        victim = next((t for t in running if t.user_attrs.get('worker') == 0 and t.user_attrs.get('epochs') in (1, 2)), None)
+        victim = next((t for t in running if t.user_attrs.get('worker', {}).get('rank') == 0 and t.user_attrs.get('epoch', {}).get('epochs') in (1, 2)), None)
         time.sleep(0.05)
     assert victim is not None, 'worker 0 never trained'
-    os.kill(victim.user_attrs['pid'], signal.SIGKILL)
+    os.kill(victim.user_attrs['worker']['pid'], signal.SIGKILL)
     for p in procs: p.join(300)
     assert procs[0].exitcode == -signal.SIGKILL and all(p.exitcode == 0 for p in procs[1:])
     trials = spec.load(storage).trials
