@@ -8,11 +8,11 @@ import pytest, warnings
 import optuna
 warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning)
 from optuna.trial import TrialState
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 import numpy as np
 from fairkit.fm.registry import create_fm
 from fairkit.run import check_params, run_experiment
-from fairkit.methods.fairtune import StudySpec, make_storage, run_study, trial_objective, top_up, worker_main, load_mask
+from fairkit.methods.fairtune import StudySpec, make_storage, run_study, trial_objective, top_up, worker_main, load_mask, tune
 
 DATA = dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=300, size=32), model='test_vit', device='cpu')
 
@@ -74,7 +74,7 @@ def test_sigkill_mid_trial_loses_nothing(kind, tmp_path, request):
     assert sum(t.state in FINISHED for t in trials) == 6
     failed = [t for t in trials if t.state == TrialState.FAIL]
     assert [t.number for t in failed] == [victim.number]
-    retry = [t for t in trials if RetryFailedTrialCallback.retried_trial_number(t) == victim.number]
+    retry = [t for t in trials if RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == victim.number]
     assert len(retry) == 1 and retry[0].state in FINISHED and retry[0].params == failed[0].params
 
 def run(tmp_path, name, **method_kwargs):
@@ -82,10 +82,13 @@ def run(tmp_path, name, **method_kwargs):
         warnings.simplefilter('ignore')
         return run_experiment(out_dir=str(tmp_path/name), method='fairtune', method_kwargs=method_kwargs, epochs=2, bootstrap=0, **DATA)
 
-def test_fairtune_run_end_to_end(tmp_path):
-    r = run(tmp_path, 'search', trials=4, epochs_per_trial=2, pruner='median')
+def test_tune_then_run_end_to_end(tmp_path):
+    "`fairkit tune` (Stage 1 only) fills the run folder's study; `fairkit run` with the same parameters reuses it and fine-tunes."
+    kw = dict(trials=4, epochs_per_trial=2, pruner='median')
+    res = tune(dict(DATA, out_dir=str(tmp_path/'search'), method_kwargs=kw, epochs=2, bootstrap=0))
+    r = run(tmp_path, 'search', **kw)
     m, out = r['method'], tmp_path/'search'
-    assert m['search']['complete'] + m['search']['pruned'] == 4
+    assert m['search']['complete'] + m['search']['pruned'] == 4 and (m['search']['trial'], m['lr']) == (res['trial'], res['lr'])
     bits, info = load_mask(out/m['mask'])
     assert (bits.tolist(), info['lr'], info['trial']) == (m['bits'], m['lr'], m['search']['trial'])
     assert {'study.db', 'trials.csv', 'optimisation_history.png', 'fairness_utility.png', 'metrics.json', 'model.pt'} <= {f.name for f in out.iterdir()}

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np, pandas as pd, torch, torch.nn as nn
 import optuna, sqlalchemy
 from optuna.trial import TrialState
-from optuna.storages import RetryFailedTrialCallback
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from ..core import InputError, save_json, load_json, save_table, atomic_write
 from ..fm.peft import mask_space, apply_peft, apply_mask
 from ..train import SELECT, dto_scores, select_key, Callback, OptunaPruning
@@ -22,7 +22,8 @@ __all__ = ['OBJECTIVES', 'LR_RANGE', 'PRUNERS', 'HEARTBEAT', 'PRESETS', 'UTILITY
            'save_mask', 'load_mask', 'suggest_mask', 'trial_mask', 'make_storage', 'StudySpec', 'top_up', 'fail_stale',
            'Heartbeat', 'run_worker', 'worker_main', 'run_study', 'TwoLogit', 'StepLR', 'UpstreamAugment',
            'apply_preset', 'TrialRecorder', 'fairtune_trial', 'trial_objective', 'trials_table', 'pick_pareto',
-           'plot_history', 'bit_importance', 'plot_bit_importance', 'plot_trials', 'search', 'fairtune']
+           'plot_history', 'bit_importance', 'plot_bit_importance', 'plot_trials', 'search', 'stage1', 'fairtune',
+           'tune']
 
 # %% ../../nbs/22_methods.fairtune.ipynb #bb8146ac
 OBJECTIVES = {'min_acc': 'acc_worst@0.5', 'min_auc': 'auc_worst', 'acc_diff': 'acc_diff@0.5', 'auc_diff': 'auc_diff',
@@ -168,7 +169,7 @@ class Heartbeat:
 def run_worker(spec:StudySpec, objective:Callable, rank:int=0, storage=None, poll:float=1.) -> int:
     "Run tickets of `spec`'s study until none is left and no trial runs; return how many trials this worker ran."
     storage = make_storage(storage or spec.storage)
-    retry, grace, sampler, n = RetryFailedTrialCallback(max_retry=spec.max_retry), spec.grace or 3 * spec.heartbeat, spec.sampler(rank), 0
+    retry, grace, sampler, n = RetryHeartbeatStaleTrialCallback(max_retry=spec.max_retry), spec.grace or 3 * spec.heartbeat, spec.sampler(rank), 0
     while True:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=spec.make_pruner())  # fresh: sees every finished trial
         fail_stale(study, storage, grace, retry)
@@ -297,7 +298,7 @@ def trials_table(study) -> pd.DataFrame:
         rows.append(dict(number=t.number, state=t.state.name, **({k: e.get(k, np.nan) for k in (UTILITY, FAIRNESS)} | dict(zip(names, vals))),
                          lr=t.params.get('lr', np.nan), mask=''.join(map(str, trial_mask(t.params))), epochs=e.get('epochs', 0),
                          train_percent=u.get('train_percent', np.nan), worker=u.get('worker', {}).get('rank', -1),
-                         retry_of=RetryFailedTrialCallback.retried_trial_number(t),
+                         retry_of=RetryHeartbeatStaleTrialCallback.retried_trial_number(t),
                          seconds=(t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else np.nan))
     return pd.DataFrame(rows)
 
@@ -382,6 +383,22 @@ BASELINES = ('full', 'lp', 'bitfit', 'layernorm', 'attention', 'lora')
 def _study_name(p:dict, space:str, objective:str) -> str:
     return f"fairtune-{p['dataset']}-{p['attribute'] or 'default'}-{p['model']}-{space}-{objective}-seed{p['seed']}"
 
+def stage1(ctx:Context, out, # the run's context; the folder for trials, masks and figures
+           space:str='auto_peft1', objective:str='min_auc', trials:int=20, epochs:int=10, pruner:str='successive_halving',
+           multi_objective:bool=False, gap_bound:float|None=None, trial_value:str='last', storage:str|None=None,
+           study_name:str|None=None, workers:int=1, heartbeat:float=10., preset:str='kit', rank:int=0) -> dict:
+    "Stage 1 of a run: the study (default: `study.db` in the run folder) with `workers` processes, and its artefacts in `out`."
+    p, name = ctx.params, 'auc+auc_diff' if multi_objective else objective
+    spec = StudySpec(study_name or _study_name(p, space, name), storage or f"sqlite:///{ctx.stage.parent/'study.db'}",
+                     ('maximize', 'minimize') if multi_objective else (resolve_objective(objective)[1],), ctx.seed, pruner, epochs, heartbeat)
+    if workers > 1 and storage is None: ctx.note("several workers share the run folder's SQLite study; for many workers use PostgreSQL or a journal file (storage=)")
+    fk = dict(ctx=ctx if workers == 1 else p, stage=str(ctx.stage), space=space, objective=None if multi_objective else objective,
+              epochs=epochs, trial_value=trial_value, preset=preset)
+    res = search(spec, trial_objective, fk, trials, out, space, name, mask_space(ctx.backbone(), space), workers, gap_bound,
+                 info=dict(model=p['model'], dataset=p['dataset'], attribute=p['attribute'], seed=ctx.seed))
+    if workers > 1: ctx.note(f"Stage 1 ran {workers} workers with TPE seeds {ctx.seed + rank}..{ctx.seed + rank + workers - 1}: parallel TPE is not reproducible bit for bit")
+    return res
+
 @register_method(kind='procedure')
 def fairtune(ctx:Context,
              space:str='auto_peft1', # mask space searched (`fairkit list mask_spaces`)
@@ -406,9 +423,9 @@ def fairtune(ctx:Context,
     p = ctx.params
     if baseline is not None and baseline not in BASELINES: raise InputError(f"baseline must be one of {BASELINES}, got {baseline!r}")
     if baseline is not None and mask is not None: raise InputError("give either a mask file or a baseline, not both")
+    if preset not in PRESETS: raise InputError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
     key = UTILITY if multi_objective else resolve_objective(objective)[0]
     if p['usage'] != 'full': ctx.note(f"fairtune decides what trains (mask or baseline); run parameter usage={p['usage']!r} is ignored")
-    if preset not in PRESETS: raise InputError(f"preset must be one of {list(PRESETS)}, got {preset!r}")
     epochs = PRESETS[preset].get('epochs', ctx.fit_defaults['epochs'])
     record = dict(preset=preset, objective=key)
     if baseline is not None:
@@ -416,17 +433,9 @@ def fairtune(ctx:Context,
         record.update(baseline=baseline, lr=lr or ctx.fit_defaults['lr'])
     else:
         if mask is None:
-            name = 'auc+auc_diff' if multi_objective else objective
-            spec = StudySpec(study_name or _study_name(p, space, name), storage or f"sqlite:///{ctx.stage/'study.db'}",
-                             ('maximize', 'minimize') if multi_objective else (resolve_objective(objective)[1],), ctx.seed, pruner,
-                             epochs_per_trial or epochs, heartbeat)
-            if workers > 1 and storage is None: ctx.note("several workers share the run folder's SQLite study; for many workers use PostgreSQL or a journal file (storage=)")
-            fk = dict(ctx=ctx if workers == 1 else p, stage=str(ctx.stage), space=space, objective=None if multi_objective else objective,
-                      epochs=epochs_per_trial or epochs, trial_value=trial_value, preset=preset)
-            res = search(spec, trial_objective, fk, trials, ctx.stage, space, name, mask_space(ctx.backbone(), space), workers, gap_bound,
-                         info=dict(model=p['model'], dataset=p['dataset'], attribute=p['attribute'], seed=ctx.seed))
+            res = stage1(ctx, ctx.stage, space, objective, trials, epochs_per_trial or epochs, pruner, multi_objective, gap_bound,
+                         trial_value, storage, study_name, workers, heartbeat, preset)
             mask = res['mask']; record['search'] = {k: res[k] for k in ('study', 'storage', 'trial', 'values', 'complete', 'pruned', 'sampler_seed', 'workers')}
-            if workers > 1: ctx.note(f"Stage 1 ran {workers} workers with TPE seeds {ctx.seed}..{ctx.seed + workers - 1}: parallel TPE is not reproducible bit for bit")
         bits, info = load_mask(mask)
         space, lr = info.get('space', space), lr or info.get('lr')
         if lr is None: raise InputError(f"mask file {mask} has no sidecar with the lr its search found (a FairTune mask?): pass lr")
@@ -438,3 +447,17 @@ def fairtune(ctx:Context,
     h = ctx.fit(model, datasets=ds, callbacks=cbs, checkpoint='stage2', epochs=epochs, select=sel, metrics=[FAIRNESS], lr=record['lr'], **kw)
     record.update(train_percent=rep['percent'], select=sel, selected_epoch=int(h.epoch[h.selected].iloc[0]) if sel else int(h.epoch.iloc[-1]))
     return Outcome(Predictor(model), record, h)
+
+# %% ../../nbs/22_methods.fairtune.ipynb #fc4a1a45
+def tune(params:dict, # run parameters with method 'fairtune' (its method_kwargs as for a run)
+         workers:int=1, rank:int=0) -> dict:
+    "Stage 1 only: run the study of a fairtune run with `workers` processes; return the best mask's record."
+    from fairkit.run import check_params, run_dir, make_context
+    from fairkit.methods.core import method_params
+    p = check_params({**params, 'method': 'fairtune'}); out = run_dir(p)
+    k = {**method_params('fairtune'), **p['method_kwargs']}
+    if k['mask'] or k['baseline']: raise InputError("fairkit tune runs Stage 1: drop 'mask' and 'baseline' from method_kwargs")
+    ctx = make_context(p, out/'.staging')
+    epochs = k['epochs_per_trial'] or PRESETS[k['preset']].get('epochs', ctx.fit_defaults['epochs'])
+    return stage1(ctx, out, k['space'], k['objective'], k['trials'], epochs, k['pruner'], k['multi_objective'], k['gap_bound'],
+                  k['trial_value'], k['storage'], k['study_name'], workers, k['heartbeat'], k['preset'], rank)
