@@ -104,3 +104,25 @@ def test_stage2_from_an_upstream_mask_and_baselines(tmp_path):
     assert r['trainable']['trainable'] == expected
     b = run(tmp_path, 'bitfit', baseline='bitfit')
     assert b['method']['baseline'] == 'bitfit' and b['method']['train_percent'] < r['method']['train_percent']
+
+EFFICACY = dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=1500), model='biaslab_vit_tiny',
+                pretrained=True, device='cpu', epochs=6, bootstrap=0)
+
+def efficacy(seed, tmp_path) -> list:
+    "Validation worst-group AUC of the searched mask, full fine-tuning and linear probing (both at the searched lr)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        ft = run_experiment(out_dir=str(tmp_path/f'ft{seed}'), method='fairtune', seed=seed, **EFFICACY,
+                            method_kwargs=dict(space='auto_peft1', objective='min_auc', trials=12, epochs_per_trial=4))
+        base = [run_experiment(out_dir=str(tmp_path/f'{b}{seed}'), method='fairtune', seed=seed, **EFFICACY,
+                               method_kwargs=dict(baseline=b, lr=ft['method']['lr'], objective='min_auc')) for b in ('full', 'lp')]
+    return [r['splits']['val']['auc_worst'] for r in (ft, *base)]
+
+@pytest.mark.slow
+def test_searched_mask_at_least_as_good_as_full_and_linear_probe(tmp_path):
+    from fairkit.fm.registry import list_fms
+    if 'biaslab_vit_tiny' not in list_fms(): pytest.skip('the Bias Lab FM is not registered')
+    v = np.array([efficacy(s, tmp_path) for s in range(3)])
+    mean, sd = v.mean(0), v.std(0, ddof=1)
+    print('validation auc_worst, 3 seeds: ' + ', '.join(f'{n} {m:.3f} ± {s:.3f}' for n, m, s in zip(('fairtune', 'full', 'lp'), mean, sd)))
+    assert mean[0] >= mean[1] and mean[0] >= mean[2], v
