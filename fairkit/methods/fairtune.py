@@ -319,7 +319,7 @@ def plot_history(table:pd.DataFrame, direction:str='maximize', name:str='objecti
     for state, m in (('COMPLETE', 'o'), ('PRUNED', 'x')):
         s = t[t.state == state]; ax.scatter(s.number, s.value, marker=m, s=22, label=f'{state.lower()} ({len(s)})')
     done = t.value.where(t.state == 'COMPLETE')
-    ax.step(t.number, done.cummax() if direction == 'maximize' else done.cummin(), where='post', c='k', lw=1, label='best so far')
+    ax.step(t.number, (done.cummax() if direction == 'maximize' else done.cummin()).ffill(), where='post', c='k', lw=1, label='best so far')
     ax.set(xlabel='trial', ylabel=f'{name} (validation)'); ax.legend(fontsize=8, frameon=False)
     ax.spines[['top', 'right']].set_visible(False)
     return fig
