@@ -45,6 +45,7 @@ def postgres():
 def storage_url(kind, name, tmp_path, request):
     return request.getfixturevalue('postgres')(name) if kind == 'postgresql' else f'journal:{tmp_path}/{name}.log'
 
+@pytest.mark.slow  # the SIGKILL tests below run 3 workers on both storages in the default suite
 def test_run_study_workers_record_every_trial_once(tmp_path):
     spec = StudySpec('together', f'journal:{tmp_path}/together.log', pruner='median', heartbeat=1)
     study = run_study(spec, trial_objective, objective(tmp_path), n_trials=6, workers=3)
