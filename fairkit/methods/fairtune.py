@@ -4,7 +4,7 @@
 
 # %% ../../nbs/22_methods.fairtune.ipynb #9f71a489
 from __future__ import annotations
-import copy, os, time, threading, warnings, multiprocessing as mp
+import copy, os, time, threading, multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
