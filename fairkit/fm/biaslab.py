@@ -17,7 +17,8 @@ from .registry import FMCfg, register_fm, register_weight_builder, timm_backbone
 
 # %% auto #0
 __all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'corpus_config', 'latent_targets', 'pretraining_corpus', 'MultiTaskLoss',
-           'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights', 'plot_curves', 'probe_predictions', 'probe_report']
+           'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights', 'plot_curves', 'probe_predictions', 'probe_report',
+           'probe_gap', 'finetune_auc']
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000006
 CORPUS_SEED = 10**6  # corpus seeds start here; evaluation datasets use small seeds
@@ -195,3 +196,33 @@ def probe_report(fm, data, attribute:str|None=None) -> dict:
     lp, sa = probe_predictions(fm, data, 'label', attribute), probe_predictions(fm, data, 'group', attribute)
     r = evaluate(lp.y.to_numpy(), lp.p.to_numpy(), lp.group.to_numpy(), split='test')
     return dict(auc=r['auc'], auc_worst=r['auc_worst'], sa_auc=evaluate(sa.y.to_numpy(), sa.p.to_numpy(), np.zeros(len(sa)).astype(str))['auc'])
+
+# %% ../../nbs/14_fm.biaslab.ipynb #bl000041
+def probe_gap(fm, data, # a frozen FM and a `FairDataset`
+              metric:str='eqodds_diff_max@0.5', # a fairness record key of `evaluate`
+              B:int=500, seed:int=0) -> dict:
+    "Linear-probe AUC and a fairness gap on the test split, with its bootstrap 95% CI."
+    from fairkit.metrics import evaluate, bootstrap_ci
+    lp = probe_predictions(fm, data)
+    y, p, g = lp.y.to_numpy(), lp.p.to_numpy(), lp.group.to_numpy()
+    r, ci = evaluate(y, p, g, split='test'), bootstrap_ci(y, p, g, [metric], B=B, seed=seed, split='test')
+    return dict(auc=r['auc'], gap=r[metric], ci_low=ci[f'{metric}_ci_low'], ci_high=ci[f'{metric}_ci_high'])
+
+# %% ../../nbs/14_fm.biaslab.ipynb #bl000042
+def finetune_auc(name:str, # a Bias Lab FM
+                 init:str, # 'pretrained' or 'random'
+                 usage:str, # a PEFT method ('full', 'lora', ...)
+                 data, # a `FairDataset`
+                 epochs:int=3, lr:float=1e-3, batch_size:int=64, seed:int=0) -> float:
+    "Test AUC after training `usage` of the FM for `epochs` (best validation AUC kept)."
+    from fairkit.data.cache import FairImageDataset
+    from fairkit.fm.peft import apply_peft
+    from fairkit.train import predict
+    from fairkit.metrics import evaluate
+    if init not in ('pretrained', 'random'): raise InputError(f"init must be 'pretrained' or 'random', got {init!r}")
+    fm = create_fm(name, pretrained=True) if init == 'pretrained' else create_fm(name, seed=seed)
+    model, _ = apply_peft(fm, usage)
+    ds = {s: FairImageDataset(data, s, preprocess=fm.preprocess) for s in ('train', 'val', 'test')}
+    fit(model, make_loader(ds['train'], batch_size, shuffle=True), make_loader(ds['val'], 256), epochs=epochs, lr=lr, select='auc', seed=seed)
+    pr = predict(model, make_loader(ds['test'], 256))
+    return float(evaluate(pr.y.to_numpy(), pr.p.to_numpy(), pr.group.to_numpy(), split='test')['auc'])
