@@ -16,9 +16,9 @@ from ..train import fit
 from .registry import FMCfg, register_fm, register_weight_builder, timm_backbone, create_fm, weights_root
 
 # %% auto #0
-__all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'corpus_config', 'latent_targets', 'pretraining_corpus', 'MultiTaskLoss',
-           'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights', 'plot_curves', 'probe_predictions', 'probe_report',
-           'probe_gap', 'finetune_auc']
+__all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'corpus_config', 'latent_targets', 'pretraining_corpus', 'recipe_of',
+           'MultiTaskLoss', 'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights', 'plot_curves', 'probe_predictions',
+           'probe_report', 'probe_gap', 'finetune_auc']
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000006
 CORPUS_SEED = 10**6  # corpus seeds start here; evaluation datasets use small seeds
@@ -69,6 +69,11 @@ register_fm(timm_backbone, name='biaslab_vit_tiny', cfgs={'': FMCfg(arch='vit_ti
 register_fm(timm_backbone, name='biaslab_cnn', cfgs={'': FMCfg(arch='resnet18', pool='avg', model_kwargs=_CNN, **_BL)})
 
 RECIPE = dict(version=1, corpus_n=2000, size=64, epochs=6, lr=2e-3, weight_decay=0.05, warmup_epochs=1, batch_size=128, tasks=list(TASKS), seed=0)
+_RECIPES = {'biaslab_vit_tiny': dict(epochs=30, batch_size=64, lr=1e-3, warmup_epochs=2)}  # a ViT needs more steps than a CNN
+
+def recipe_of(name:str, **recipe) -> dict:
+    "The full recipe of a Bias Lab FM: `RECIPE`, its own entries, then `recipe`."
+    return {**RECIPE, **_RECIPES.get(name, {}), **recipe}
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000014
 class MultiTaskLoss(nn.Module):
@@ -97,7 +102,7 @@ def pretrain_biaslab_fm(name:str='biaslab_vit_tiny', # a Bias Lab FM
                         **recipe # entries of `RECIPE` to replace (e.g. a tiny corpus for tests)
                        ) -> tuple:
     "Pretrain a Bias Lab FM from scratch: the FM (pretraining head replaced by a fresh 1-output head) and its curves."
-    r = {**RECIPE, **recipe}
+    r = recipe_of(name, **recipe)
     images, targets, train = pretraining_corpus(r['corpus_n'], r['size'], r['seed'])
     fm = create_fm(name, num_classes=len(TASKS), seed=r['seed'])
     loader = make_loader(_Corpus(images[train], targets[train], fm.preprocess), r['batch_size'], shuffle=True, drop_last=True)
@@ -119,7 +124,7 @@ _log = get_logger('fairkit.fm')
 def biaslab_key(name:str, **recipe) -> str:
     "Hash of everything that determines the weights: recipe, architecture and corpus configs."
     from fairkit.fm.registry import get_fm_cfg
-    r, c = {**RECIPE, **recipe}, get_fm_cfg(name)
+    r, c = recipe_of(name, **recipe), get_fm_cfg(name)
     corpus = [corpus_config(m, r['corpus_n'], r['size'], r['seed']).key for m in ('derm', 'cxr')]
     return hash_config(dict(recipe=r, arch=c.arch, model_kwargs=c.model_kwargs, pool=c.pool, corpus=corpus))
 
@@ -145,7 +150,7 @@ def biaslab_weights(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
         _log.info(f"building the Bias Lab FM {name!r} once (a few minutes on 2 CPU cores); cached in {folder}")
         t0, c0 = time.time(), time.process_time()
         fm, curves = pretrain_biaslab_fm(name, **recipe)
-        save_json(dict(name=name, recipe={**RECIPE, **recipe}, seconds=time.time() - t0, cpu_seconds=time.process_time() - c0, held_out=curves.attrs['held_out'],
+        save_json(dict(name=name, recipe=recipe_of(name, **recipe), seconds=time.time() - t0, cpu_seconds=time.process_time() - c0, held_out=curves.attrs['held_out'],
                        torch_threads=torch.get_num_threads()), folder/'recipe.json')
         curves.to_csv(folder/'curves.csv', index=False)
         sd = {k: v.contiguous() for k, v in fm.state_dict().items() if not k.startswith('head.')}
@@ -193,9 +198,10 @@ def probe_predictions(fm, # a frozen FM (or any model with `embed`)
 def probe_report(fm, data, attribute:str|None=None) -> dict:
     "Linear-probe AUC, worst-group AUC and SA-probe AUC on the test split."
     from fairkit.metrics import evaluate
+    from sklearn.metrics import roc_auc_score
     lp, sa = probe_predictions(fm, data, 'label', attribute), probe_predictions(fm, data, 'group', attribute)
     r = evaluate(lp.y.to_numpy(), lp.p.to_numpy(), lp.group.to_numpy(), split='test')
-    return dict(auc=r['auc'], auc_worst=r['auc_worst'], sa_auc=evaluate(sa.y.to_numpy(), sa.p.to_numpy(), np.zeros(len(sa)).astype(str))['auc'])
+    return dict(auc=r['auc'], auc_worst=r['auc_worst'], sa_auc=roc_auc_score(sa.y, sa.p))
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000041
 def probe_gap(fm, data, # a frozen FM and a `FairDataset`
