@@ -93,7 +93,7 @@ class StudySpec:
     "What a worker needs to join a study: name, storage, directions, seeded sampler, pruner, heartbeat."
     name:str
     storage:str|None=None # Optuna URL or journal file; None: in memory (one process only)
-    directions:tuple=('maximize',) # one direction, or ('maximize', 'minimize') for (AUC, AUC gap)
+    directions:tuple=('maximize',) # one direction, or ('maximize', 'minimize') for (AUC, AUC difference)
     seed:int=0 # sampler seed; worker r uses seed + r
     pruner:str='successive_halving' # one of `PRUNERS`
     max_epochs:int=10 # Hyperband's maximum resource
@@ -289,7 +289,7 @@ def trial_objective(ctx:Context|dict, # the run's context, or its checked run pa
 
 # %% ../../nbs/22_methods.fairtune.ipynb #a98c03be
 def trials_table(study) -> pd.DataFrame:
-    "One row per trial: state, objective value(s), lr, mask, epochs trained, validation AUC and AUC gap, worker, retry."
+    "One row per trial: state, objective value(s), lr, mask, epochs trained, validation AUC and AUC difference, worker, retry."
     names = ['value'] if len(study.directions) == 1 else [UTILITY, FAIRNESS]
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -302,9 +302,9 @@ def trials_table(study) -> pd.DataFrame:
                          seconds=(t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else np.nan))
     return pd.DataFrame(rows)
 
-def pick_pareto(front:list, # Pareto-optimal trials (`study.best_trials`), values (AUC, AUC gap)
+def pick_pareto(front:list, # Pareto-optimal trials (`study.best_trials`), values (AUC, AUC difference)
                 gap_bound:float|None=None) -> optuna.trial.FrozenTrial:
-    "The member for Stage 2: highest AUC with AUC gap ≤ `gap_bound`; else the smallest distance to the per-group optimum."
+    "The member for Stage 2: highest AUC with AUC difference ≤ `gap_bound`; else the smallest distance to the per-group optimum."
     if not front: raise InputError("the Pareto front is empty: no trial finished")
     if gap_bound is not None and (ok := [t for t in front if t.values[1] <= gap_bound]): return max(ok, key=lambda t: t.values[0])
     groups = sorted(front[0].user_attrs['epoch']['group_auc'])
@@ -340,7 +340,7 @@ def plot_bit_importance(imp:pd.Series, ax=None):
     return fig
 
 def plot_trials(table:pd.DataFrame, picked:int|None=None, ax=None):
-    "Validation AUC against AUC gap for every finished trial, their Pareto front, the picked trial starred."
+    "Validation AUC against AUC difference for every finished trial, their Pareto front, the picked trial starred."
     from fairkit.plots import plot_fairness_utility
     t = table[table.state.isin(['COMPLETE', 'PRUNED'])].dropna(subset=[UTILITY, FAIRNESS])
     fig = plot_fairness_utility(t, x=FAIRNESS, y=UTILITY, hue='state', ax=ax)
