@@ -8,7 +8,7 @@
    SQLite study, the objective on the full validation split) against a bare fine-tuning run of the same mask,
    lr and epochs (`ctx.fit`, which validates every epoch too); target <= 5 %. Trials and bare runs alternate.
 
-    .venv/bin/python bench/fairtune_pruning.py [--model test_vit] [--n 1200] [--trials 16] [--epochs 8] [--seeds 0 1 2]
+    .venv/bin/python bench/fairtune_pruning.py [--model biaslab_vit_tiny --pretrained] [--n 1200] [--trials 16] [--epochs 8] [--seeds 0 1 2]
 """
 import argparse, statistics, tempfile, time, warnings
 from pathlib import Path
@@ -60,6 +60,7 @@ def main():
     ap.add_argument('--space', default='auto_peft1'); ap.add_argument('--objective', default='min_auc')
     ap.add_argument('--pruner', default='successive_halving'); ap.add_argument('--tol', type=float, default=0.01)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--reps', type=int, default=5)
+    ap.add_argument('--only', choices=['pruning', 'overhead'], help='run one of the two measurements')
     ap.add_argument('--device', default='cpu'); ap.add_argument('--out', default='runs/bench/fairtune_pruning.json')
     args = ap.parse_args()
     warnings.simplefilter('ignore'); optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -67,14 +68,17 @@ def main():
     params = check_params(dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=args.n, size=32),
                                model=args.model, pretrained=args.pretrained, device=args.device))
     ctx = make_context(params, folder)
-    rows = pd.DataFrame([pruning(ctx, args, s) for s in args.seeds])
-    print(rows.round(3).to_string(index=False))
-    print(f"epochs to reach the unpruned best within {args.tol} ({args.pruner} / none): mean {rows.ratio.mean():.3f} ± {rows.ratio.std():.3f} "
-          f"({rows.ratio.notna().sum()} of {len(rows)} seeds reached it; target <= 0.5); epochs to each study's own best: "
-          f"{rows.ratio_own_best.mean():.3f} ± {rows.ratio_own_best.std():.3f}; total epochs {rows.total_epochs_pruned.mean():.0f} vs {rows.total_epochs_none.mean():.0f}")
-    oh = overhead(ctx, args, folder)
-    print(f"per-trial wall time {statistics.median(oh['trial_s']):.2f} s vs bare fine-tuning {statistics.median(oh['bare_s']):.2f} s: "
-          f"overhead {100 * oh['overhead_median']:+.1f} % (median of {args.reps}; target <= 5 %)")
+    rows, oh = pd.DataFrame(), {}
+    if args.only != 'overhead':
+        rows = pd.DataFrame([pruning(ctx, args, s) for s in args.seeds])
+        print(rows.round(3).to_string(index=False))
+        print(f"epochs to reach the unpruned best within {args.tol} ({args.pruner} / none): mean {rows.ratio.mean():.3f} ± {rows.ratio.std():.3f} "
+              f"({rows.ratio.notna().sum()} of {len(rows)} seeds reached it; target <= 0.5); epochs to each study's own best: "
+              f"{rows.ratio_own_best.mean():.3f} ± {rows.ratio_own_best.std():.3f}; total epochs {rows.total_epochs_pruned.mean():.0f} vs {rows.total_epochs_none.mean():.0f}")
+    if args.only != 'pruning':
+        oh = overhead(ctx, args, folder)
+        print(f"per-trial wall time {statistics.median(oh['trial_s']):.2f} s vs bare fine-tuning {statistics.median(oh['bare_s']):.2f} s: "
+              f"overhead {100 * oh['overhead_median']:+.1f} % (median of {args.reps}; target <= 5 %)")
     save_json(dict(args=vars(args), pruning=rows.to_dict('records'), overhead=oh), args.out)
 
 if __name__ == '__main__': main()
