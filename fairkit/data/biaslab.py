@@ -334,6 +334,11 @@ def biaslab_config(scenario:str|BiasLabConfig='derm_default', # a name in `SCENA
     if unknown: raise InputError(f"unknown Bias Lab knob(s) {unknown}; valid knobs: {list(KNOBS)}")
     return replace(base, **overrides)
 
+# %% ../../nbs/02_data.biaslab.ipynb #5d1f0a22
+_SHIFTED = dict(derm_shift=('derm_default', dict(contrast=.8, blur=.8, noise=.05, shortcut=.3, shortcut_test=.3, seed=1)),
+                cxr_shift=('cxr_default', dict(contrast=1.2, blur=.6, noise=.04, shortcut=.5, shortcut_test=.5, seed=1)))
+SCENARIOS.update({name: replace(SCENARIOS[base], **knobs) for name, (base, knobs) in _SHIFTED.items()})
+
 # %% ../../nbs/02_data.biaslab.ipynb #99329e80
 _FST = SensitiveAttribute('fst', 'fitzpatrick', mapping={1: 'I', 2: 'II', 3: 'III', 4: 'IV', 5: 'V', 6: 'VI'})  # the six types
 

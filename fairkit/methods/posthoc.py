@@ -229,7 +229,7 @@ def train_step(model:nn.Module, ext, loss_fn, *, epochs:int, lr:float, optimizer
     h = fit(model, loader, None, epochs=epochs, optimizer='adamw' if optimizer == 'adam' else 'sgd', lr=lr, weight_decay=weight_decay,
             momentum=momentum, schedule='constant', select=None, loss_fn=loss_fn, grad_masks=masks or None, mask_mode=mask_mode,
             device=device, seed=seed)
-    return dict(epochs=int(len(h)), seconds=time.perf_counter() - t0, samples=len(ext), train_loss=h.train_loss.round(6).tolist())
+    return dict(epochs=int(len(h)), seconds=time.perf_counter() - t0, samples=len(ext), train_loss=h.train_loss.round(6).tolist() if len(h) else [])
 
 # %% ../../nbs/24_methods.posthoc.ipynb #db3f7444
 IMPORTANCE_KINDS = ('fisher', 'abs', 'signed', 'random', 'uniform')

@@ -1,0 +1,78 @@
+"BMFT and SWiFT (fairkit.methods.posthoc): masks on a LoRA-wrapped FM, bit-identical frozen weights, empty cells."
+import numpy as np, pandas as pd, pytest, torch
+from fairkit.core import InputError
+from fairkit.data.biaslab import make_biaslab
+from fairkit.data.cache import FairImageDataset
+from fairkit.fm.registry import create_fm
+from fairkit.fm.peft import apply_peft
+from fairkit.methods.posthoc import (classifier_names, hard_mask, soft_mask, bias_relative_importance, GroupGapLoss, ExternalSet,
+                                     binary_groups, bmft_debias, swift_debias, finetune_arm, soft_group_gap)
+
+FAST = dict(epochs=(1, 1), lr_forget=0.05, lr_base=0.05, batch_size=32, device='cpu', seed=0)
+
+@pytest.fixture(scope='module')
+def lab():
+    data = make_biaslab('derm_default', n=240, size=32)
+    return {s: FairImageDataset(data, s) for s in ('train', 'val', 'test')}
+
+def lora_vit():
+    torch.manual_seed(0)
+    model, _ = apply_peft(create_fm('test_vit'), 'lora', r=2)
+    return model
+
+def test_lora_fm_masks_cover_trainable_only(lab):
+    "On a LoRA-wrapped FM the head is found by identity, and importances/masks cover LoRA weights + head only."
+    model = lora_vit()
+    head = classifier_names(model)
+    assert head and all('head' in n for n in head)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    ext = ExternalSet(lab['val'], binary_groups(model, lab['val'], device='cpu'))
+    R = bias_relative_importance(model, ext, GroupGapLoss(), 'fisher', 32, 'cpu')
+    assert set(R) == trainable and any('lora' in n for n in R)
+    M = hard_mask(R, 50, exclude=head)
+    body = [n for n in R if n not in head]
+    share = sum(M[n].sum().item() for n in body) / sum(M[n].numel() for n in body)
+    assert abs(share - 0.5) < 0.01 and all(M[n].sum() == 0 for n in head)
+    m = soft_mask(R)
+    assert all(((v >= 0) & (v < 1) | (v == 1)).all() for v in m.values())
+
+@pytest.mark.parametrize('fn', [bmft_debias, swift_debias])
+def test_zero_mask_entries_bit_identical_through_both_steps(lab, fn):
+    "With mask_mode='update', every extractor entry whose mask is 0 ends both steps bit-identical (SGD with weight decay)."
+    model = lora_vit()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    rec, masks = fn(model, lab['val'], mask_mode='update', weight_decay=0.1, **FAST)
+    head = classifier_names(model)
+    zero = {n: masks[n] == 0 for n in masks if n not in head}
+    assert sum(int(z.sum()) for z in zero.values()) > 0
+    for n, p in model.named_parameters():
+        if n in zero: assert torch.equal(p.detach()[zero[n]], before[n][zero[n]]), n
+        elif n not in head: assert torch.equal(p.detach(), before[n]), n  # frozen backbone weights never move
+    assert any(not torch.equal(p.detach(), before[n]) for n, p in model.named_parameters() if n in masks and n not in head)
+    assert rec['epochs'] == 2 and set(rec['mask']) >= {'mean', 'per_tensor'}
+
+def test_batchnorm_statistics_frozen_in_step2(lab):
+    "Step 2 trains the head only; BatchNorm running statistics of the frozen extractor stay put unless frozen_norm=False."
+    from fairkit.train import TinyCNN
+    stats = {}
+    for frozen in (True, False):
+        torch.manual_seed(0); model = TinyCNN(3, width=4)
+        bmft_debias(model, lab['val'], **{**FAST, 'epochs': (0, 1)}, frozen_norm=frozen)
+        stats[frozen] = model.features[0][1].running_mean.clone()
+    torch.manual_seed(0); fresh = TinyCNN(3, width=4).features[0][1].running_mean
+    assert torch.equal(stats[True], fresh) and not torch.equal(stats[False], fresh)
+
+def test_empty_cells_every_policy():
+    p = torch.tensor([.9, .2, .7], requires_grad=True); y = torch.tensor([1, 0, 1]); a = torch.tensor([0, 0, 0])
+    st = {}
+    z = soft_group_gap(p, y, a, 'eodds', 'skip', st); z.backward()
+    assert z.item() == 0 and st == dict(batches=1, partial=0, skipped=1) and p.grad.abs().sum() == 0
+    assert soft_group_gap(p, y, a, 'eodds', 'zero').item() == pytest.approx(0.5 * ((0.2 - 0) + (0.8 - 0)))
+    with pytest.raises(InputError, match='empty cell'): soft_group_gap(p, y, a, 'spd', 'error')
+
+@pytest.mark.parametrize('arm', ['rw', 'reg', 'rwreg'])
+def test_finetune_arms_run(lab, arm):
+    from fairkit.train import TinyCNN
+    torch.manual_seed(0); model = TinyCNN(3, width=4)
+    rec = finetune_arm(model, lab['val'], arm, epochs=1, batch_size=32, device='cpu')
+    assert rec['epochs'] == 1 and rec['arm'] == arm and rec['beta'] == (0. if arm == 'rw' else 0.1)
