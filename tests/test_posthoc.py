@@ -76,3 +76,49 @@ def test_finetune_arms_run(lab, arm):
     torch.manual_seed(0); model = TinyCNN(3, width=4)
     rec = finetune_arm(model, lab['val'], arm, epochs=1, batch_size=32, device='cpu')
     assert rec['epochs'] == 1 and rec['arm'] == arm and rec['beta'] == (0. if arm == 'rw' else 0.1)
+
+SMALL = {'scenario': 'derm_default', 'n': 200, 'size': 32}
+SHIFT = {'dataset': 'biaslab_derm', 'dataset_kwargs': {'scenario': 'derm_shift', 'n': 200, 'size': 32}}
+
+@pytest.fixture(scope='module')
+def base_run(tmp_path_factory):
+    from fairkit.run import run_experiment
+    out = tmp_path_factory.mktemp('posthoc')/'base'
+    run_experiment(dataset_kwargs=SMALL, epochs=1, bootstrap=0, device='cpu', out_dir=str(out))
+    return out
+
+@pytest.mark.parametrize('method, kw', [('bmft', dict(epochs_impair=1, epochs_repair=1, batch_size=32)),
+                                        ('posthoc_finetune', dict(arm='rw', epochs=1))])
+def test_procedure_end_to_end(base_run, method, kw):
+    "init_from → debias → evaluate: the starting model's metrics, the method record, masks, out-of-distribution splits."
+    from fairkit.run import run_experiment
+    r = run_experiment(dataset_kwargs=SMALL, init_from=str(base_run), method=method, method_kwargs=kw, eval_datasets=[SHIFT],
+                       bootstrap=0, device='cpu', out_dir=str(base_run.parent/method))
+    ood = [s for s in r['splits'] if s.startswith('ood:')]
+    assert len(ood) == 1 and 0 <= r['splits'][ood[0]]['auc'] <= 1
+    assert set(r['start']) >= {'val', 'test'} and r['start']['test']['auc'] != r['splits']['test']['auc']
+    assert r['method']['external'] == 'val' and r['method']['epochs'] == sum(v for k, v in kw.items() if k.startswith('epochs'))
+    if method == 'bmft':
+        assert abs(r['method']['mask']['share_selected'] - 0.5) < 1e-3
+        out = base_run.parent/method
+        assert (out/'masks.png').exists() and len(pd.read_csv(out/'mask_stats.csv')) == len(r['method']['mask']['per_tensor'])
+        assert set(pd.read_csv(out/'history.csv').step) == {'impair', 'repair'}
+
+def test_swift_through_the_cli(base_run):
+    "The user's command line: `fairkit run -p init_from … -p method swift -p method_kwargs … -p eval_datasets …`."
+    import json, subprocess, sys
+    from pathlib import Path
+    out = base_run.parent/'swift'
+    r = subprocess.run([str(Path(sys.executable).parent/'fairkit'), 'run', '-p', 'init_from', str(base_run), '-p', 'method', 'swift',
+                        '-p', 'method_kwargs', '{external: val, beta: 0.9, epochs_extractor: 1, epochs_head: 1}', '-p', 'dataset_kwargs', json.dumps(SMALL),
+                        '-p', 'eval_datasets', json.dumps([SHIFT]), '-p', 'bootstrap', '0', '-p', 'device', 'cpu', '--out-dir', str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads((out/'metrics.json').read_text())
+    assert m['method']['method'] == 'swift' and 0 < m['method']['mask']['mean'] < 1 and 'start' in m
+    assert any(s.startswith('ood:biaslab_derm') for s in m['splits'])
+
+def test_procedures_need_a_trained_start(tmp_path):
+    from fairkit.run import run_experiment
+    with pytest.raises(InputError, match='pass init_from'):
+        run_experiment(dataset_kwargs=SMALL, method='bmft', bootstrap=0, device='cpu', out_dir=str(tmp_path/'x'))

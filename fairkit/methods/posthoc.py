@@ -10,14 +10,16 @@ import matplotlib.pyplot as plt
 from ..core import InputError, get_device, seed_everything
 from ..data.cache import make_loader
 from ..samplers import StratifiedBatchSampler
-from ..train import importance, predict, fit
+from ..train import importance, predict, fit, Callback, GradMask
+from .core import Context, Outcome, Predictor, register_method
 from .baselines import wbce_loss
 
 # %% auto #0
 __all__ = ['GAP_METRICS', 'EMPTY_POLICIES', 'AUGMENTS', 'IMPORTANCE_KINDS', 'FT_ARMS', 'soft_group_gap', 'GroupGapLoss',
            'mixed_loss', 'relative_importance', 'classifier_names', 'hard_mask', 'soft_mask', 'mask_stats',
            'plot_masks', 'balance_group_label', 'flip_augment', 'hflip_augment', 'ExternalSet', 'binary_groups',
-           'train_step', 'bias_relative_importance', 'bmft_debias', 'swift_debias', 'finetune_arm']
+           'FrozenNormEval', 'train_step', 'bias_relative_importance', 'bmft_debias', 'swift_debias', 'finetune_arm',
+           'external_dataset', 'bmft', 'swift', 'posthoc_finetune']
 
 # %% ../../nbs/24_methods.posthoc.ipynb #df9bcbd6
 GAP_METRICS = {'spd': (None,), 'eopp': (1,), 'eodds': (0, 1), 'eodds_abs': (0, 1)} # label of the cells each difference compares (None: all)
@@ -199,15 +201,11 @@ def binary_groups(model:nn.Module, ds, multi:str='auc_extremes', device=None, ba
     return {order[-1]: 0, order[0]: 1}
 
 # %% ../../nbs/24_methods.posthoc.ipynb #61b3a8fa
-class _FrozenNormEval(nn.Module):
-    "Wraps a model so that normalisation layers with only frozen parameters stay in eval mode while it trains."
-    def __init__(self, model:nn.Module): super().__init__(); self.model = model
-    def forward(self, x): return self.model(x)
-    def train(self, mode:bool=True):
-        super().train(mode)
-        for m in self.model.modules():
-            if mode and isinstance(m, nn.modules.batchnorm._NormBase) and not any(p.requires_grad for p in m.parameters()): m.eval()
-        return self
+class FrozenNormEval(Callback):
+    "Keep normalisation layers whose parameters are all frozen in eval mode while the model trains (no running-statistics drift)."
+    def before_epoch(self, L):
+        for m in L.model.modules():
+            if isinstance(m, nn.modules.batchnorm._NormBase) and not any(p.requires_grad for p in m.parameters()): m.eval()
 
 @contextlib.contextmanager
 def _trainable_only(model:nn.Module, names):
@@ -219,16 +217,16 @@ def _trainable_only(model:nn.Module, names):
         for n, p in model.named_parameters(): p.requires_grad_(before[n])
 
 def train_step(model:nn.Module, ext, loss_fn, *, epochs:int, lr:float, optimizer:str='sgd', momentum:float=0.9,
-               weight_decay:float=5e-4, batch_size:int=64, masks:dict|None=None, mask_mode:str='grad',
+               weight_decay:float=5e-4, batch_size:int=64, masks:dict|None=None, mask_mode:str='grad', frozen_norm:bool=False,
                stratified:bool=False, device=None, seed:int=0) -> dict:
     "One fine-tuning step on `ext` at a constant learning rate, optionally masked; returns its losses and cost."
     if optimizer not in ('sgd', 'adam'): raise InputError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     seed_everything(seed)
     loader = make_loader(ext, batch_size, shuffle=True, batch_sampler=StratifiedBatchSampler(ext.y, ext.g, batch_size) if stratified else None)
     t0 = time.perf_counter()
+    callbacks = ([GradMask(masks, mask_mode)] if masks else []) + ([FrozenNormEval()] if frozen_norm else [])
     h = fit(model, loader, None, epochs=epochs, optimizer='adamw' if optimizer == 'adam' else 'sgd', lr=lr, weight_decay=weight_decay,
-            momentum=momentum, schedule='constant', select=None, loss_fn=loss_fn, grad_masks=masks or None, mask_mode=mask_mode,
-            device=device, seed=seed)
+            momentum=momentum, schedule='constant', select=None, loss_fn=loss_fn, callbacks=callbacks, device=device, seed=seed)
     return dict(epochs=int(len(h)), seconds=time.perf_counter() - t0, samples=len(ext), train_loss=h.train_loss.round(6).tolist() if len(h) else [])
 
 # %% ../../nbs/24_methods.posthoc.ipynb #db3f7444
@@ -283,9 +281,9 @@ def bmft_debias(model:nn.Module, ext_ds, # the trained model (changed in place);
                 if n in head: p.zero_()
         repair = GroupGapLoss(bias, empty, on='prob')
         with _trainable_only(model, head):
-            rec['steps']['repair'] = train_step(_FrozenNormEval(model) if frozen_norm else model, bal, mixed_loss(1., beta, repair),
-                                                epochs=epochs[1], lr=lr_base, momentum=momentum, weight_decay=weight_decay, batch_size=batch_size,
-                                                stratified=stratified, device=device, seed=seed + 1)
+            rec['steps']['repair'] = train_step(model, bal, mixed_loss(1., beta, repair), epochs=epochs[1], lr=lr_base, momentum=momentum,
+                                                weight_decay=weight_decay, batch_size=batch_size, frozen_norm=frozen_norm, stratified=stratified,
+                                                device=device, seed=seed + 1)
         rec['steps']['repair']['bias_batches'] = dict(repair.stats)
     rec['epochs'] = sum(s['epochs'] for s in rec['steps'].values()); rec['seconds'] = sum(s['seconds'] for s in rec['steps'].values())
     return rec, masks
@@ -323,8 +321,8 @@ def swift_debias(model:nn.Module, ext_ds, # the trained model (changed in place)
         rec['head_reset'] = reset
         repair = GroupGapLoss(bias, empty, on='prob')
         with _trainable_only(model, head):
-            rec['steps']['head'] = train_step(_FrozenNormEval(model) if frozen_norm else model, bal, mixed_loss(1 - beta, beta, repair),
-                                              epochs=epochs[1], lr=lr_base, seed=seed + 1, **opt)
+            rec['steps']['head'] = train_step(model, bal, mixed_loss(1 - beta, beta, repair), epochs=epochs[1], lr=lr_base,
+                                              frozen_norm=frozen_norm, seed=seed + 1, **opt)
         rec['steps']['head']['bias_batches'] = dict(repair.stats)
     rec['epochs'] = sum(s['epochs'] for s in rec['steps'].values()); rec['seconds'] = sum(s['seconds'] for s in rec['steps'].values())
     return rec, masks
@@ -347,3 +345,67 @@ def finetune_arm(model:nn.Module, ext_ds, arm:str='rwreg', bias:str='eodds', emp
                       batch_size=batch_size, stratified=stratified, device=device, seed=seed)
     return dict(method='finetune', arm=arm, beta=b, groups=group_map, n_external=len(ext), steps=dict(finetune=dict(step, bias_batches=dict(bias_fn.stats))),
                 epochs=step['epochs'], seconds=step['seconds'])
+
+# %% ../../nbs/24_methods.posthoc.ipynb #6844acdc
+def _start_model(ctx:Context, method:str) -> nn.Module:
+    "The trained model of `init_from`, checked to have a feature extractor."
+    start = ctx.init_model()
+    if start is None: raise InputError(f"method {method!r} debiases a trained model: pass init_from=<a finished run folder> (e.g. of method 'erm')")
+    if start.backbone is not None: raise InputError(f"method {method!r} fine-tunes a feature extractor, but usage {ctx.params['usage']!r} trains a head on frozen embeddings; start from a run with usage 'full' or a PEFT usage")
+    return start.model
+
+def external_dataset(ctx:Context, external:str='val', split:str='val'):
+    "The external set: a split of the run's dataset, or split `split` of another registered dataset ('name' or 'name:scenario')."
+    if external in ctx.datasets: return ctx.datasets[external]
+    from fairkit.run import _eval_spec
+    from fairkit.data.meta import create_dataset
+    from fairkit.data.cache import FairImageDataset
+    name, kw = _eval_spec(external)
+    return FairImageDataset(create_dataset(name, **kw), split, ctx.params['attribute'], preprocess=ctx.datasets['val'].preprocess)
+
+def _outcome(ctx:Context, model:nn.Module, rec:dict, masks:dict|None=None) -> Outcome:
+    "Save the masks' statistics and figure; the per-step losses become the history."
+    if masks is not None:
+        s = mask_stats(masks, classifier_names(model))
+        ctx.save('mask_stats.csv', s.to_csv(index=False)); ctx.save('masks.png', plot_masks({rec['method']: s}))
+    history = pd.DataFrame([dict(step=k, epoch=i, train_loss=l) for k, st in rec['steps'].items() for i, l in enumerate(st['train_loss'])])
+    return Outcome(Predictor(model), record=rec, history=history)
+
+@register_method(kind='procedure')
+def bmft(ctx:Context, external:str='val', # the external set: 'val', 'train', 'test' or another dataset 'name[:scenario]'
+         external_split:str='val', # the split of another dataset
+         bias:str='eodds', bias_on:str='logit', empty:str='skip', kind:str='fisher', percentile:float=50., scope:str='global',
+         beta:float=0.1, lr_forget:float=1e-4, lr_base:float=1e-3, epochs_impair:int=10, epochs_repair:int=10, batch_size:int=64,
+         momentum:float=0.9, weight_decay:float=5e-4, mask_mode:str='update', augment:str='flips', step2:bool=True, frozen_norm:bool=True) -> Outcome:
+    "BMFT on the init_from model: hard bias-importance mask (impair step), zero-initialised head (repair step)."
+    model = _start_model(ctx, 'bmft')
+    rec, masks = bmft_debias(model, external_dataset(ctx, external, external_split), bias=bias, bias_on=bias_on, empty=empty, kind=kind,
+                             percentile=percentile, scope=scope, beta=beta, lr_forget=lr_forget, lr_base=lr_base, epochs=(epochs_impair, epochs_repair),
+                             batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, mask_mode=mask_mode, augment=augment, step2=step2,
+                             frozen_norm=frozen_norm, stratified=ctx.params['stratified'], device=ctx.device, seed=ctx.seed)
+    return _outcome(ctx, model, dict(rec, external=external), masks)
+
+@register_method(kind='procedure')
+def swift(ctx:Context, external:str='val', # the external set: 'val', 'train', 'test' or another dataset 'name[:scenario]'
+          external_split:str='val', # the split of another dataset
+          bias:str='eodds', empty:str='skip', kind:str='fisher', beta:float=0.1, lr_forget:float=1e-4, lr_base:float=1e-3,
+          epochs_extractor:int=10, epochs_head:int=10, batch_size:int=64, optimizer:str='sgd', momentum:float=0.9, weight_decay:float=5e-4,
+          mask_mode:str='grad', augment:str='flips', step2:bool=True, frozen_norm:bool=True, multi:str='auc_extremes') -> Outcome:
+    "SWiFT on the init_from model: tanh soft mask on every weight, masked extractor step, partial head reset and head step."
+    model = _start_model(ctx, 'swift')
+    rec, masks = swift_debias(model, external_dataset(ctx, external, external_split), bias=bias, empty=empty, kind=kind, beta=beta,
+                              lr_forget=lr_forget, lr_base=lr_base, epochs=(epochs_extractor, epochs_head), batch_size=batch_size, optimizer=optimizer,
+                              momentum=momentum, weight_decay=weight_decay, mask_mode=mask_mode, augment=augment, step2=step2, frozen_norm=frozen_norm,
+                              stratified=ctx.params['stratified'], multi=multi, device=ctx.device, seed=ctx.seed)
+    return _outcome(ctx, model, dict(rec, external=external), masks)
+
+@register_method(kind='procedure')
+def posthoc_finetune(ctx:Context, arm:str='rwreg', # 'rw' (balanced, WBCE), 'reg' (WBCE + β·bias), 'rwreg' (both)
+                     external:str='val', external_split:str='val', bias:str='eodds', empty:str='skip', beta:float=0.1, lr:float=1e-4,
+                     epochs:int=20, batch_size:int=64, momentum:float=0.9, weight_decay:float=5e-4, augment:str='flips') -> Outcome:
+    "Upstream's comparison arms: full fine-tuning of the init_from model on the external set, without a mask."
+    model = _start_model(ctx, 'posthoc_finetune')
+    rec = finetune_arm(model, external_dataset(ctx, external, external_split), arm=arm, bias=bias, empty=empty, beta=beta, lr=lr, epochs=epochs,
+                       batch_size=batch_size, momentum=momentum, weight_decay=weight_decay, augment=augment, stratified=ctx.params['stratified'],
+                       device=ctx.device, seed=ctx.seed)
+    return _outcome(ctx, model, dict(rec, external=external))
