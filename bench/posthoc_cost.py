@@ -7,7 +7,7 @@ against retraining from scratch with the best baseline mitigation until its fair
 Gap: `eqodds_diff_max@val_f1` on the test split (threshold from validation). For each seed: train ERM, debias it with BMFT and
 SWiFT (external set: validation split) and with their random-mask ablations, then train every baseline in BASELINES from scratch, evaluating the gap after every
 epoch; the best baseline is the one with the smallest final gap, and its cost is counted up to the first epoch whose gap is
-at most the post-hoc method's. Ratio = post-hoc wall time / retraining wall time (and the same for sample passes)."""
+at most the post-hoc method's with an AUC at most 0.01 lower (an early, still weak model is often "fair"). Ratio = post-hoc wall time / retraining wall time (and the same for sample passes)."""
 import argparse, copy, json, time, warnings
 import numpy as np, pandas as pd, torch
 from fairkit.core import save_table
@@ -21,6 +21,7 @@ from fairkit.train import TinyCNN, fit, predict, Callback
 GAP = 'eqodds_diff_max@val_f1'
 BASELINES = ('resampling', 'reweighting', 'groupdro')
 POSTHOC = {'bmft': bmft_debias, 'swift': swift_debias}
+AUC_TOL = 0.01 # a comparable model: gap at most the post-hoc one's, AUC at most this much lower
 
 def scores(model, ds) -> dict:
     "Test AUC and gap at the validation-F1 threshold."
@@ -69,7 +70,7 @@ def main(scenario='derm_shortcut_strong', seeds=(0, 1, 2), epochs=15, size=32, w
         rows.append(dict(base, method=f'{best} (best baseline, full)', epochs=epochs, sample_passes=epochs * len(ds['train']),
                          seconds=c.seconds.iloc[-1], auc=c.auc.iloc[-1], gap=c.gap.iloc[-1]))
         for name, r in post.items():
-            hit = c[c.gap <= r['gap']]
+            hit = c[(c.gap <= r['gap']) & (c.auc >= r['auc'] - AUC_TOL)]
             e = hit.iloc[0] if len(hit) else c.iloc[-1]  # never reached: the whole run (a lower bound on its cost)
             rows.append(dict(base, method=f'{best} to {name} gap', epochs=int(e.epoch), sample_passes=int(e.epoch) * len(ds['train']),
                              seconds=e.seconds, auc=e.auc, gap=e.gap, reached=bool(len(hit)),
