@@ -251,7 +251,7 @@ def _record_mask(masks:dict, head) -> tuple:
                    per_tensor=dict(zip(s.name, s['mean'].round(4))))
 
 def bmft_debias(model:nn.Module, ext_ds, # the trained model (changed in place); the external set (a split dataset)
-                bias:str='eodds', bias_on:str='logit', empty:str='skip', # bias loss; on the raw output (upstream) or σ(z)
+                bias:str='eodds', bias_on:str='prob', empty:str='skip', # bias loss; on σ(z) or on the raw output ('logit', upstream)
                 kind:str='fisher', percentile:float=50., scope:str='global', # importance kind and mask threshold
                 beta:float=0.1, lr_forget:float=1e-4, lr_base:float=1e-3, epochs:tuple=(10, 10), batch_size:int=64,
                 momentum:float=0.9, weight_decay:float=5e-4, mask_mode:str='update', augment:str='flips',
@@ -374,7 +374,7 @@ def _outcome(ctx:Context, model:nn.Module, rec:dict, masks:dict|None=None) -> Ou
 @register_method(kind='procedure')
 def bmft(ctx:Context, external:str='val', # the external set: 'val', 'train', 'test' or another dataset 'name[:scenario]'
          external_split:str='val', # the split of another dataset
-         bias:str='eodds', bias_on:str='logit', empty:str='skip', kind:str='fisher', percentile:float=50., scope:str='global',
+         bias:str='eodds', bias_on:str='prob', empty:str='skip', kind:str='fisher', percentile:float=50., scope:str='global',
          beta:float=0.1, lr_forget:float=1e-4, lr_base:float=1e-3, epochs_impair:int=10, epochs_repair:int=10, batch_size:int=64,
          momentum:float=0.9, weight_decay:float=5e-4, mask_mode:str='update', augment:str='flips', step2:bool=True, frozen_norm:bool=True) -> Outcome:
     "BMFT on the init_from model: hard bias-importance mask (impair step), zero-initialised head (repair step)."
