@@ -123,33 +123,46 @@ def test_procedures_need_a_trained_start(tmp_path):
     with pytest.raises(InputError, match='pass init_from'):
         run_experiment(dataset_kwargs=SMALL, method='bmft', bootstrap=0, device='cpu', out_dir=str(tmp_path/'x'))
 
-EFFICACY = dict(dataset='biaslab_derm', dataset_kwargs={'scenario': 'derm_shortcut_strong', 'size': 32}, bootstrap=0, device='cpu')
+EFFICACY = dict(dataset='biaslab_derm', bootstrap=0, device='cpu')
 EFFICACY_KW = {'bmft': dict(bias='eodds_abs', beta=1.0), 'swift': dict(bias='eodds_abs', beta=0.9)}
 ARMS = {'mask': {}, 'random mask': dict(kind='random'), 'uniform mask': dict(kind='uniform'), 'no step 2': dict(step2=False)}
 GAP = 'eqodds_diff_max@val_f1'
 
-@pytest.mark.slow
-def test_efficacy_on_the_bias_lab(tmp_path):
-    """On `derm_shortcut_strong`, where ERM's error rates differ by skin type, BMFT and SWiFT lower the test
-    equalized-odds difference of the starting model, losing at most 0.03 AUC (means over 3 seeds); the ablations
-    (random mask, uniform mask, no step 2) run beside them. Whether the bias-importance mask beats the random one
-    is checked last and reported as an expected failure when it does not (measured: it does not, see the table)."""
+def efficacy(tmp_path, arms:dict, **params) -> pd.DataFrame:
+    "Per seed: an ERM run, then every method × arm started from it; test gap and AUC changes against the start."
     from fairkit.run import run_experiment
     rows = []
     for seed in (0, 1, 2):
         base = tmp_path/f'erm{seed}'
-        run_experiment(**EFFICACY, seed=seed, out_dir=str(base))
+        run_experiment(**EFFICACY, **params, seed=seed, out_dir=str(base))
         for method, kw in EFFICACY_KW.items():
-            for arm, extra in ARMS.items():
-                r = run_experiment(**EFFICACY, seed=seed, init_from=str(base), method=method, method_kwargs={**kw, **extra},
+            for arm, extra in arms.items():
+                r = run_experiment(**EFFICACY, **params, seed=seed, init_from=str(base), method=method, method_kwargs={**kw, **extra},
                                    out_dir=str(tmp_path/f'{method}-{arm}{seed}'))
                 s, t = r['start']['test'], r['splits']['test']
                 rows.append(dict(seed=seed, method=method, arm=arm, start_gap=s[GAP], gap=t[GAP], d_gap=t[GAP] - s[GAP], d_auc=t['auc'] - s['auc']))
     df = pd.DataFrame(rows)
     print(df.groupby(['method', 'arm'], sort=False)[['start_gap', 'gap', 'd_gap', 'd_auc']].agg(['mean', 'std']).round(3).to_string())
+    return df
+
+def check_efficacy(df:pd.DataFrame):
+    "Gap lowered and at most 0.03 AUC lost on average; an expected failure where the mask does not beat the random mask."
     m = df.groupby(['method', 'arm'])[['d_gap', 'd_auc']].mean()
     for method in EFFICACY_KW:
         assert m.loc[(method, 'mask'), 'd_gap'] < 0, m
         assert m.loc[(method, 'mask'), 'd_auc'] >= -0.03, m
     worse = [k for k in EFFICACY_KW if m.loc[(k, 'mask'), 'd_gap'] >= m.loc[(k, 'random mask'), 'd_gap']]
     if worse: pytest.xfail(f"the bias-importance mask does not beat the random mask for {worse} (mean gap change, 3 seeds): {m['d_gap'].round(3).to_dict()}")
+
+@pytest.mark.slow
+def test_efficacy_on_the_bias_lab(tmp_path):
+    """On `derm_shortcut_strong`, where ERM's error rates differ by skin type, BMFT and SWiFT lower the test
+    equalized-odds difference of the starting tiny CNN, losing at most 0.03 AUC (means over 3 seeds); the ablations
+    (random mask, uniform mask, no step 2) run beside them."""
+    check_efficacy(efficacy(tmp_path, ARMS, dataset_kwargs={'scenario': 'derm_shortcut_strong', 'size': 32}))
+
+@pytest.mark.slow
+def test_efficacy_with_the_bias_lab_fm(tmp_path):
+    "The same with the Bias Lab FM (`biaslab_vit_tiny`, pretrained by the kit, fully fine-tuned) at its native 64×64."
+    check_efficacy(efficacy(tmp_path, {k: ARMS[k] for k in ('mask', 'random mask')}, model='biaslab_vit_tiny', pretrained=True,
+                            dataset_kwargs={'scenario': 'derm_shortcut_strong'}))
