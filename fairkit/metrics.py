@@ -588,7 +588,7 @@ def evaluate(y, # binary labels of the split
              pair:tuple|None=None, # the two groups `eodds_avg` compares when K > 2
              min_count:int=10 # warn about groups with fewer positives or negatives than this
             ) -> dict:
-    "Every metric of `metrics.md` on one split as one flat record (overall, per group, fairness, thresholds)."
+    "Every registered metric on one split as one flat record (overall, per group, fairness, thresholds)."
     y, p, g = check_scores(y, p, groups)
     idx, taus = group_indices(g, group_order, split), _thresholds(thresholds)
     _choice(nan_policy, 'nan_policy', ('propagate', 'omit'))

@@ -20,8 +20,8 @@ from ..data.cache import Preprocess
 __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'PREPROCESS_PRESETS', 'FMCfg', 'register_fm', 'list_fms',
            'get_fm_cfg', 'timm_backbone', 'open_clip_backbone', 'FM', 'with_preprocess', 'fm_preprocess',
            'weights_root', 'weights_manifest', 'resolve_weights', 'load_checkpoint_file', 'extract_state_dict',
-           'convert_state_dict', 'load_fm_weights', 'create_fm', 'dinov2_vitb14', 'clip_vitb16_openai',
-           'clip_vitb32_openai', 'medmae_vitb16', 'biomedclip_vitb16', 'fm_table', 'create_clip']
+           'convert_state_dict', 'load_fm_weights', 'create_fm', 'register_weight_builder', 'dinov2_vitb14',
+           'clip_vitb16_openai', 'clip_vitb32_openai', 'medmae_vitb16', 'biomedclip_vitb16', 'fm_table', 'create_clip']
 
 # %% ../../nbs/10_fm.registry.ipynb #5cb3bcb7
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -389,7 +389,8 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
     kw = {k: v for k, v in kw.items() if v is not None}
     cfg = get_fm_cfg(name)
     cfg = dataclasses.replace(cfg, **{**(cfg_overlay or {}), **({} if pool is None else dict(pool=pool))})
-    path = resolve_weights(cfg, weights) if pretrained or weights is not None else None
+    build = _weight_builders.get(cfg.name) if weights is None else None
+    path = build(cfg) if pretrained and build else resolve_weights(cfg, weights) if pretrained or weights is not None else None
     if cfg.open_clip_cfg is not None or (path is not None and (path.parent/'open_clip_config.json').exists()):
         cfg = _with_open_clip_config(cfg, path)
     if cfg.pool == 'proj' and not cfg.proj_dim: raise InputError(f"FM {cfg.name!r}: pool='proj' needs a CLIP projection, and this FM has none")
@@ -402,6 +403,15 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
         if img_size and hasattr(backbone, 'set_input_size'): backbone.set_input_size(img_size=img_size)
         fm = FM(backbone, cfg, num_classes)
     return fm if path is None else load_fm_weights(fm, path, resample_patch)
+
+# %% ../../nbs/10_fm.registry.ipynb #b1a5f00d
+_weight_builders:dict = {} # registry name -> fn(cfg) -> Path: FMs whose weights the kit builds itself (`pretrained=True` builds them once)
+
+def register_weight_builder(name:str, fn:Callable):
+    "Let `create_fm(name, pretrained=True)` take its weights from `fn(cfg)` (a local file it builds or finds in a cache)."
+    _weight_builders[name] = fn
+
+importlib.import_module('fairkit.fm.biaslab')  # registers the Bias Lab FMs (fm.biaslab imports this module; the import order does not matter)
 
 # %% ../../nbs/10_fm.registry.ipynb #55c15a4c
 _TINY = dict(input_size=(3, 32, 32), mean=(0.5,) * 3, std=(0.5,) * 3, license='n/a (random weights)')
