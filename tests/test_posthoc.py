@@ -163,6 +163,6 @@ def test_efficacy_on_the_bias_lab(tmp_path):
 
 @pytest.mark.slow
 def test_efficacy_with_the_bias_lab_fm(tmp_path):
-    "The same with the Bias Lab FM (`biaslab_vit_tiny`, pretrained by the kit, fully fine-tuned) at its native 64×64."
-    check_efficacy(efficacy(tmp_path, {k: ARMS[k] for k in ('mask', 'random mask')}, model='biaslab_vit_tiny', pretrained=True,
+    "The same with the Bias Lab FM (`biaslab_vit_tiny`, pretrained by the kit, fully fine-tuned at lr 3e-4; with the run default 3e-3 ERM stayed near chance, test AUC 0.47 for seed 0) at 64×64."
+    check_efficacy(efficacy(tmp_path, {k: ARMS[k] for k in ('mask', 'random mask')}, model='biaslab_vit_tiny', pretrained=True, lr=3e-4,
                             dataset_kwargs={'scenario': 'derm_shortcut_strong'}))
