@@ -15,6 +15,7 @@ def test_run_writes_results_and_prints_table(tmp_path):
     r = fairkit('run', *SMALL, '--out-dir', str(out))
     assert r.returncode == 0, r.stderr
     assert 'auc_gap' in r.stdout and str(out) in r.stdout
+    assert 'without encryption' not in r.stdout + r.stderr  # the kernel runs over IPC
     for f in ('run.ipynb', 'metrics.json', 'metrics.csv', 'summary.csv', 'predictions.parquet', 'group_metrics.png', 'roc_by_group.png', 'calibration_by_group.png'):
         assert (out/f).exists(), f
     nb = json.loads((out/'run.ipynb').read_text())
@@ -44,7 +45,7 @@ def test_list_and_prep_help():
 
 def test_template_parameters_match_run_defaults():
     import papermill as pm
-    from fairkit.cli import template_path
+    from fairkit.sweep import template_path
     from fairkit.run import RUN_DEFAULTS
     params = pm.inspect_notebook(str(template_path()))
     assert list(params) == list(RUN_DEFAULTS)
