@@ -64,7 +64,7 @@ def _example(name:str, out:str|None):
 
 def _report(runs:list, baseline:str|None, html:str|None, out:str|None, bootstrap:int):
     from fairkit.report import build_report
-    rep = build_report(runs, baseline=baseline, B=bootstrap, out=out, html=html)
+    rep = build_report(runs, baseline=baseline, B=bootstrap, out=out or Path(runs[0])/'report', html=html)
     print(rep.summary_text())
 
 def _list(what:str):
@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument('runs', nargs='+', help='run folders, or folders holding run folders (e.g. a sweep root)')
     rp.add_argument('--baseline', default='erm', help="method the others are compared with, paired by seed and data (default erm; 'none' to skip)")
     rp.add_argument('--html', help='write a one-file HTML report (figures embedded) here')
-    rp.add_argument('--out', help='folder for report.parquet/.csv and the other tables (default: the first RUNS folder)')
+    rp.add_argument('--out', help='folder for report.parquet/.csv and the other tables (default: FIRST_RUNS_FOLDER/report)')
     rp.add_argument('--bootstrap', type=int, default=1000, help='paired bootstrap resamples (default 1000)')
     dm = sub.add_parser('demo', help='ERM vs resampling vs GroupDRO (3 seeds) on a Bias Lab shortcut scenario, then the paired report')
     dm.add_argument('--root', default='runs/demo', help='folder for the runs and the report (default: runs/demo)')

@@ -272,7 +272,7 @@ class Report:
         else:
             m = self.seeds[(self.seeds.split == 'test') & self.seeds.key.isin(HEADLINE)].pivot_table(index=['dataset_id', 'config'], columns='key', values='mean', sort=False)
             txt = 'Test split, means over seeds:\n' + m.to_string(float_format=lambda v: f'{v:.3f}')
-        return txt + ''.join(f"\n  {f}" for f in ['', *self.files][1:]) if not self.files else txt + '\nwritten:' + ''.join(f"\n  {f}" for f in self.files)
+        return txt + ('\nwritten:' + ''.join(f"\n  {f}" for f in self.files) if self.files else '')
 
 def _png(fig) -> bytes:
     buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=80, bbox_inches='tight'); plt.close(fig)

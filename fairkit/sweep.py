@@ -64,7 +64,8 @@ def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|Non
     import papermill as pm
     p = check_params(params); out = run_dir(p); out.mkdir(parents=True, exist_ok=True)
     p['out_dir'] = str(out)
-    try: pm.execute_notebook(str(template or template_path()), str(out/'run.ipynb'), parameters=p,
+    lit = lambda f: str(f).replace('{', '{{').replace('}', '}}')  # papermill formats paths with the parameters
+    try: pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p,
                              log_output=log_output, progress_bar=False, kernel_name='python3', kernel_manager_class=_kernel_manager(env))
     except pm.PapermillExecutionError as e:
         raise RunFailed(f"the run failed in cell {e.exec_count} of {out/'run.ipynb'}: {e.ename}: {e.evalue}") from None
@@ -142,7 +143,11 @@ def _dask_pool(cells, scheduler, cluster, template, log_output):
     try:
         tag = uuid.uuid4().hex[:8]
         futs = {client.submit(run_cell, p, template, None, log_output, pure=False, key=f"fairkit-cell-{i}-{tag}"): i for i, p in enumerate(cells)}
-        for f in as_completed(futs): yield futs[f], f.result()
+        for f in as_completed(futs):
+            try: rec = f.result()
+            except Exception as e:  # the task itself died (e.g. a worker was lost); record it like a failed run
+                rec = dict(out_dir=cells[futs[f]]['out_dir'], host='', status='failed', seconds=0.0, error=f"{type(e).__name__}: {e}")
+            yield futs[f], rec
     finally:
         client.close()
         if c is not None: c.close()
