@@ -4,7 +4,7 @@
 
 # %% ../nbs/33_cli.ipynb #f0994503
 from __future__ import annotations
-import sys, argparse, json, shutil
+import sys, argparse, shutil
 from pathlib import Path
 import yaml
 from .core import InputError

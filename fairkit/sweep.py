@@ -4,7 +4,7 @@
 
 # %% ../nbs/31_sweep.ipynb #77bdcad4
 from __future__ import annotations
-import os, sys, time, json, uuid, tempfile, importlib, contextlib, threading, queue, traceback
+import os, time, uuid, tempfile, importlib, contextlib, queue, traceback
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import concurrent.futures
