@@ -325,7 +325,9 @@ def report_html(rep:Report) -> str:
     img = lambda k, alt: f'<img alt="{alt}" src="data:image/png;base64,{base64.b64encode(rep.figures[k]).decode()}">' if k in rep.figures else ''
     m = rep.seeds[(rep.seeds.split == 'test') & rep.seeds.key.isin(HEADLINE)].copy()
     m['value'] = m.apply(lambda r: f"{r['mean']:.3f}" + (f" [{r.ci_low:.3f}, {r.ci_high:.3f}]" if pd.notna(r.ci_low) else ''), axis=1)
-    wide = m.pivot_table(index=['dataset_id', 'config', 'n_seeds'], columns='key', values='value', aggfunc='first', sort=False).reset_index()
+    wide = m.pivot_table(index=['dataset_id', 'config', 'n_seeds'], columns='key', values='value', aggfunc='first', sort=False).reset_index().rename_axis(columns=None)
+    pf = params_frame(rep.runs)
+    runs = pf[['dataset_id', 'config', 'seed']].assign(folder=[r['out_dir'] for r in rep.runs])
     parts = [f"<h1>fairkit report</h1><p class=note>{len(rep.runs)} runs, {rep.table.dataset_id.nunique()} dataset(s), "
              f"{rep.table.config.nunique()} configuration(s). Test split unless stated.</p>"]
     if rep.paired is not None and len(rep.paired):
@@ -340,6 +342,6 @@ def report_html(rep:Report) -> str:
               "<h2>Per-group utility</h2>", img('group_bars', 'per-group bars'),
               "<h2>Ranks per dataset</h2>", _table_html(rep.ranks), img('ranks', 'rank diagram'),
               "<h2>Model selection (MEDFAIR rules, on validation)</h2>", _table_html(rep.selection),
-              "<h2>Runs</h2>", _table_html(params_frame(rep.runs).drop(columns=['run']).assign(run=[Path(r['out_dir']).name for r in rep.runs]))]
+              "<h2>Runs</h2><p class=note>Every parameter of every run is in the tidy table (report.parquet).</p>", _table_html(runs)]
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>fairkit report</title><style>{_CSS}</style>"
             f"<script>{_SCRIPT}</script></head><body>" + '\n'.join(parts) + "</body></html>")

@@ -42,8 +42,8 @@ def cell_lock(out_dir):
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/31_sweep.ipynb #f38d0368
-def _kernel_manager(env:dict|None):
-    "A jupyter kernel-manager class: IPC transport on POSIX, `env` added to the kernel's environment."
+def _kernel_manager(env:dict|None, log=None):
+    "A jupyter kernel-manager class: IPC transport on POSIX, `env` added to the kernel's environment, its own stdout/stderr to `log`."
     from jupyter_client import AsyncKernelManager
     class FairkitKernel(AsyncKernelManager):
         def __init__(self, **kw):
@@ -52,6 +52,7 @@ def _kernel_manager(env:dict|None):
                 self.transport, self.ip = 'ipc', os.path.join(tempfile.gettempdir(), f'fairkit-kernel-{uuid.uuid4().hex[:12]}')
         async def _async_start_kernel(self, **kw):
             kw['env'] = {**os.environ, **kw.get('env', {}), **(env or {})}
+            if log is not None: kw['stdout'] = kw['stderr'] = log
             return await super()._async_start_kernel(**kw)
         start_kernel = _async_start_kernel
     return FairkitKernel
@@ -65,8 +66,10 @@ def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|Non
     p = check_params(params); out = run_dir(p); out.mkdir(parents=True, exist_ok=True)
     p['out_dir'] = str(out)
     lit = lambda f: str(f).replace('{', '{{').replace('}', '}}')  # papermill formats paths with the parameters
-    try: pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p,
-                             log_output=log_output, progress_bar=False, kernel_name='python3', kernel_manager_class=_kernel_manager(env))
+    try:
+        with open(out/'kernel.log', 'a') as log:
+            pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p, log_output=log_output,
+                                progress_bar=False, kernel_name='python3', kernel_manager_class=_kernel_manager(env, log))
     except pm.PapermillExecutionError as e:
         raise RunFailed(f"the run failed in cell {e.exec_count} of {out/'run.ipynb'}: {e.ename}: {e.evalue}") from None
     return load_json(out/'metrics.json')
