@@ -1,6 +1,6 @@
 """`fairkit sweep` at scale: a Dask cluster gives the same metrics as a serial run, a killed driver loses and
 duplicates no cell, a failing cell does not stop the others."""
-import json, os, signal, subprocess, sys, time
+import json, os, signal, subprocess, sys, threading, time
 from pathlib import Path
 import pytest, yaml
 from fairkit.run import run_experiment, HEADLINE
@@ -9,6 +9,24 @@ from fairkit.sweep import run_sweep, plan_sweep
 FAIRKIT = str(Path(sys.executable).parent/'fairkit')
 SMALL = dict(epochs=1, bootstrap=10, dataset_kwargs={'n': 300}, device='cpu')
 GRID = dict(base=SMALL, grid=dict(method=['erm', 'resampling'], seed=[0, 1]))
+
+@pytest.mark.parametrize('per_gpu', [1, 2])
+def test_cells_get_their_own_gpu(monkeypatch, per_gpu):
+    "On a (here simulated) 2-GPU machine each running cell sees one GPU through CUDA_VISIBLE_DEVICES, `per_gpu` cells per GPU."
+    import torch, fairkit.sweep as sw
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
+    lock, running, peak = threading.Lock(), [], []
+    def fake_cell(p, template, env, log_output):
+        with lock: running.append(env['CUDA_VISIBLE_DEVICES']); peak.append(list(running))
+        time.sleep(0.05)
+        with lock: running.remove(env['CUDA_VISIBLE_DEVICES'])
+        return dict(out_dir=p['out_dir'], status='done', seconds=0.0)
+    monkeypatch.setattr(sw, 'run_cell', fake_cell)
+    recs = list(sw._local_pool([{'out_dir': str(i)} for i in range(8)], None, per_gpu, None, False))
+    assert len(recs) == 8
+    assert max(len(r) for r in peak) == 2 * per_gpu
+    assert all(r.count(g) <= per_gpu for r in peak for g in '01')
 
 def test_dask_cluster_matches_serial(tmp_path):
     from distributed import LocalCluster
