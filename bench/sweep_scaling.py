@@ -6,7 +6,7 @@ running a cell through the papermill template instead of calling `run_experiment
 Cells are tiny_cnn runs on the Bias Lab (seeds 0..cells-1), each in a fresh folder so nothing is reused.
 Prints one JSON line per measurement and a summary; pass --out FILE to keep the JSON.
 """
-import argparse, contextlib, io, json, os, tempfile, time
+import argparse, contextlib, io, json, os, tempfile, time, warnings
 from pathlib import Path
 from fairkit.run import run_experiment
 from fairkit.sweep import run_sweep, plan_sweep
@@ -21,6 +21,7 @@ def main():
     ap.add_argument('--direct', type=int, default=4, help='cells timed with run_experiment in-process and through papermill, serially')
     ap.add_argument('--out')
     a = ap.parse_args()
+    warnings.simplefilter('ignore')  # tiny runs warn about undefined metrics; not what is measured here
     base = dict(epochs=a.epochs, bootstrap=a.bootstrap, dataset_kwargs={'n': a.n}, device='cpu')
     root, res = Path(tempfile.mkdtemp(prefix='sweep-bench-')), {}
     run_experiment(**base, out_dir=str(root/'warmup'))  # image cache and imports warm for everyone

@@ -52,6 +52,8 @@ def test_template_parameters_match_run_defaults():
     for name, p in params.items():
         assert eval(p['default']) == RUN_DEFAULTS[name], name
         assert p['help'], f'parameter {name} has no help comment'
+    nb = json.loads(template_path().read_text())  # the packaged template is kept clean (nbdev_clean only sees nbs/)
+    assert all(not c.get('outputs') and not c.get('execution_count') for c in nb['cells'] if c['cell_type'] == 'code')
 
 def test_failing_run_names_the_notebook_and_error(tmp_path):
     r = fairkit('run', *SMALL, '-p', 'attribute', 'sex', '-p', 'dataset', 'biaslab_cxr', '-p', 'dataset_kwargs', '{n: 300, scenario: derm_default}',
