@@ -41,9 +41,9 @@ def test_dask_cluster_matches_serial(tmp_path):
 
 @pytest.mark.slow
 def test_dask_jobqueue_cluster_section(tmp_path):
-    "The `cluster:` section builds any Dask cluster class; dask-jobqueue's LocalCluster stands in for SLURM/PBS/SGE."
+    "The `cluster:` section builds any Dask cluster class; dask-jobqueue's local.LocalCluster (jobs as local subprocesses) stands in for SLURM/PBS/SGE."
     spec = dict(base=SMALL, grid=dict(seed=[0, 1]),
-                cluster={'class': 'dask_jobqueue.LocalCluster', 'kwargs': {'cores': 1, 'processes': 1, 'memory': '4GB'}, 'scale': 2})
+                cluster={'class': 'dask_jobqueue.local.LocalCluster', 'kwargs': {'cores': 1, 'processes': 1, 'memory': '4GB'}, 'scale': 2})
     recs = run_sweep(spec, tmp_path)
     assert [r['status'] for r in recs] == ['done', 'done'], [r.get('error') for r in recs]
 
