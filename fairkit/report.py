@@ -119,7 +119,7 @@ def rank_table(summary:pd.DataFrame, keys:list=HEADLINE, split:str='test') -> pd
     keys = [k for k in keys if _better_high(k) is not None]
     m = summary[(summary.split == split) & summary.key.isin(keys)].pivot_table(index=['dataset_id', 'config'], columns='key', values='mean', sort=False)
     r = pd.concat([m[k].groupby(level='dataset_id').rank(ascending=not _better_high(k)) for k in keys if k in m], axis=1)
-    return r.assign(mean_rank=r.mean(1)).reset_index().sort_values(['dataset_id', 'mean_rank'])
+    return r.assign(mean_rank=r.mean(axis=1)).reset_index().sort_values(['dataset_id', 'mean_rank'])
 
 # %% ../nbs/32_report.ipynb #35b0c7b6
 def _test_preds(r:dict) -> pd.DataFrame:
