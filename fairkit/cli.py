@@ -70,8 +70,13 @@ def _report(runs:list, baseline:str|None, html:str|None, out:str|None, bootstrap
 def _list(what:str):
     import fairkit.metrics as fm
     lists = dict(datasets=list_datasets, models=list_models, usages=list_usages, methods=list_methods, metrics=fm.list_metrics,
-                 parameters=lambda: [f"{k} (default {v!r})" for k, v in RUN_DEFAULTS.items()], converters=_converters, examples=list_examples)
+                 parameters=lambda: [f"{k} (default {v!r})" for k, v in RUN_DEFAULTS.items()], converters=_converters, examples=list_examples,
+                 presets=_presets)
     for name in lists[what](): print(name)
+
+def _presets():
+    from fairkit.fm.registry import PREPROCESS_PRESETS
+    return [f"{k}: {v['doc']}" for k, v in PREPROCESS_PRESETS.items()]
 
 def _converters():
     import data_prep
@@ -87,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument('--out-dir', help='run folder (same as -p out_dir DIR)')
     r.add_argument('--template', help='papermill template (default: the one shipped in the package)')
     r.add_argument('--log-output', action='store_true', help="stream the notebook's output")
+    r.add_argument('--overwrite', action='store_true', help='train again even if the run folder holds a finished run')
     sub.add_parser('prep', help="convert a downloaded real dataset to fairkit metadata + image cache ('fairkit prep --help' lists converters)")
     sw = sub.add_parser('sweep', help='run a grid of experiments from a YAML file (base, grid, cluster), locally in parallel or on Dask')
     sw.add_argument('-f', '--sweep-file', help='YAML with `base:` parameters, `grid:` lists and an optional `cluster:` section')
@@ -107,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument('--workers', type=int, default=2, help='local cells at a time (default 2)')
     for q in (sw, dm): q.add_argument('--log-output', action='store_true', help="stream the notebooks' output")
     ls = sub.add_parser('list', help='list registered datasets, models, usages, methods, metrics, run parameters, converters or example grids')
-    ls.add_argument('what', choices=['datasets', 'models', 'usages', 'methods', 'metrics', 'parameters', 'converters', 'examples'])
+    ls.add_argument('what', choices=['datasets', 'models', 'usages', 'methods', 'metrics', 'parameters', 'presets', 'converters', 'examples'])
     return ap
 
 def main(argv:list|None=None):
@@ -120,7 +126,7 @@ def main(argv:list|None=None):
         elif a.cmd == 'run':
             params = parse_params(a.param, a.params_file)
             if a.out_dir: params['out_dir'] = a.out_dir
-            _print_results(run_notebook(params, a.template, a.log_output))
+            _print_results(run_notebook(params, a.template, a.log_output, overwrite=a.overwrite))
         elif a.cmd == 'sweep':
             if a.example: return _example(a.example, a.output)
             if not a.sweep_file: ap.error('sweep needs -f GRID.yaml (or --example NAME)')
@@ -135,6 +141,8 @@ def main(argv:list|None=None):
         print(f"fairkit: error: {e}", file=sys.stderr); sys.exit(2)
     except RunFailed as e:
         print(f"fairkit: {e}", file=sys.stderr); sys.exit(1)
+    except KeyboardInterrupt:
+        print("\nfairkit: interrupted. Run the same command again to resume: finished epochs and finished sweep cells are kept.", file=sys.stderr); sys.exit(130)
 
 def _prep(name, rest):
     import data_prep

@@ -40,11 +40,15 @@ def _kernel_manager(env:dict|None, log=None):
 class RunFailed(RuntimeError):
     "A run notebook raised; the message names the executed notebook, the cell and the error."
 
-def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|None=None) -> dict:
+def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|None=None,
+                 overwrite:bool=False # train again even if the folder holds a finished run (with these or other parameters)
+                ) -> dict:
     "Check `params`, execute the run template with papermill into the run folder, return `metrics.json`."
     import papermill as pm
-    p = check_params(params); out = run_dir(p); out.mkdir(parents=True, exist_ok=True)
-    p['out_dir'] = str(out)
+    p = check_params(params); out = run_dir(p)
+    if overwrite: (out/'metrics.json').unlink(missing_ok=True) # the finished marker: the run trains again and replaces the results
+    elif (done := finished_run(p)) is not None: return done # nothing is rewritten; a folder of other parameters was refused above
+    out.mkdir(parents=True, exist_ok=True); p['out_dir'] = str(out)
     lit = lambda f: str(f).replace('{', '{{').replace('}', '}}')  # papermill formats paths with the parameters
     try:
         with open(out/'kernel.log', 'a') as log:

@@ -64,3 +64,26 @@ def test_failing_run_names_the_notebook_and_error(tmp_path):
     assert r.returncode == 1, r.stderr
     assert 'run.ipynb' in r.stderr and 'ValueError' in r.stderr and 'derm_default' in r.stderr, r.stderr
     assert not (tmp_path/'bad'/'metrics.json').exists()
+
+def test_rerun_with_other_parameters_is_refused_untouched_and_overwrite_retrains(tmp_path):
+    out = tmp_path/'run'
+    assert fairkit('run', *SMALL, '--out-dir', str(out)).returncode == 0
+    before = (out/'run.ipynb').read_bytes(), (out/'metrics.json').read_bytes()
+    r = fairkit('run', *SMALL, '-p', 'seed', '1', '--out-dir', str(out))
+    assert r.returncode == 2 and "holds a finished run with other parameters {'seed': (0, 1)}" in r.stderr and '--overwrite' in r.stderr, r.stderr
+    assert ((out/'run.ipynb').read_bytes(), (out/'metrics.json').read_bytes()) == before  # nothing rewritten before refusing
+    r = fairkit('run', *SMALL, '-p', 'seed', '1', '--out-dir', str(out), '--overwrite')
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out/'metrics.json').read_text())['params']['seed'] == 1
+    umask = os.umask(0); os.umask(umask)
+    assert oct((out/'metrics.json').stat().st_mode & 0o777) == oct(0o666 & ~umask)  # the user's umask, not 0600
+
+def test_ctrl_c_says_how_to_resume(tmp_path):
+    import signal, time
+    p = subprocess.Popen([FAIRKIT, 'run', *SMALL, '-p', 'epochs', '30', '--out-dir', str(tmp_path/'run')], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while not (tmp_path/'run'/'run.ipynb').exists() and time.time() < deadline: time.sleep(0.5)
+    time.sleep(3); p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert 'interrupted. Run the same command again to resume' in err and 'Traceback' not in err, err
