@@ -93,8 +93,8 @@ def view_record(y, p, g, threshold=0.5, # a number, `{group: tau}` or a `GroupTh
 # %% ../nbs/35_explore.ipynb #da43c42f
 TABLE_COLUMNS = {'n': 'n', 'n_pos': 'n_pos', 'auc': 'auc', 'ece': 'ece', f'acc@{POLICY}': 'acc', f'tpr@{POLICY}': 'tpr',
                  f'fpr@{POLICY}': 'fpr', f'sr@{POLICY}': 'sr'}
-GAP_OF = {'auc': 'auc_gap', 'ece': 'ece_gap', 'acc': f'acc_gap@{POLICY}', 'tpr': f'eqopp_gap@{POLICY}',
-          'fpr': f'fpr_gap@{POLICY}', 'sr': f'dp_diff@{POLICY}'}
+GAP_OF = {'auc': 'auc_diff', 'ece': 'ece_diff', 'acc': f'acc_diff@{POLICY}', 'tpr': f'eqopp_diff@{POLICY}',
+          'fpr': f'fpr_diff@{POLICY}', 'sr': f'dp_diff@{POLICY}'}
 
 def view_table(rec:dict, threshold=0.5) -> pd.DataFrame:
     "Per-group, overall and gap rows of the headline metrics of a view record; the threshold of each group as `tau`."
@@ -205,6 +205,10 @@ class Explorer:
         self.w_fit.on_click(lambda _: self.fit_thresholds())
         self.w_export.on_click(lambda _: self.export())
         self.refresh()
+        rule = first.folder/'group_thresholds.json'  # written by the method `group_thresholds`
+        if rule.exists() and attribute in (None, first.attribute):
+            rule = GroupThresholds.from_dict(load_json(rule))
+            if rule.deterministic: self.load_thresholds(rule)
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -290,17 +294,22 @@ Explorer.fig, Explorer.table = None, None
 Explorer.views, Explorer.refresh, Explorer._changed, Explorer._run_changed = _views, _refresh, _changed, _run_changed
 
 # %% ../nbs/35_explore.ipynb #b917a853
-def _fit_thresholds(self:Explorer) -> GroupThresholds:
-    "Fit fair group thresholds on the first run's validation split and load them into the per-group sliders."
-    y, p, g = view_data(_run(self, self.w_run.value), self.w_attribute.value, 'val')
-    gt = fit_group_thresholds(y, p, g, self.w_constraint.value)
+def _load_thresholds(self:Explorer, rule):
+    "Put the thresholds of a deterministic rule (`GroupThresholds` or `{group: tau}`) into the per-group sliders."
+    rule = rule if isinstance(rule, GroupThresholds) else GroupThresholds.fixed(rule)
     self._hold = True
     for s in self.w_group_taus.children:
-        if s.description in gt.taus: s.value = float(np.clip(gt.taus[s.description], 0, 1))
+        if s.description in rule.taus: s.value = float(np.clip(rule.taus[s.description], 0, 1))
     self.w_mode.value = 'per group'
     self.w_group_taus.layout.display = None
     self._hold = False
     self.refresh()
+
+def _fit_thresholds(self:Explorer) -> GroupThresholds:
+    "Fit fair group thresholds on the first run's validation split and load them into the per-group sliders."
+    y, p, g = view_data(_run(self, self.w_run.value), self.w_attribute.value, 'val')
+    gt = fit_group_thresholds(y, p, g, self.w_constraint.value)
+    self.load_thresholds(gt)
     self.w_msg.value = f"fitted {gt.constraint} thresholds on val: " + ', '.join(f'{l} {t:.3f}' for l, t in gt.taus.items())
     return gt
 
@@ -312,4 +321,4 @@ def _export(self:Explorer, stem=None) -> tuple:
     self.w_msg.value = f"wrote {paths[0]} and {paths[1]}"
     return paths
 
-Explorer.fit_thresholds, Explorer.export = _fit_thresholds, _export
+Explorer.fit_thresholds, Explorer.load_thresholds, Explorer.export = _fit_thresholds, _load_thresholds, _export

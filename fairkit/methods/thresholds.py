@@ -3,14 +3,16 @@
 # %% ../../nbs/25_methods.thresholds.ipynb #d4c8a665
 from __future__ import annotations
 import json, warnings
+from pathlib import Path
 from dataclasses import dataclass, field
-import numpy as np
+import numpy as np, pandas as pd
 from sklearn.base import BaseEstimator
 from ..core import InputError
 from ..metrics import check_scores, group_indices, evaluate, bootstrap_ci, parse_key
 
 # %% auto #0
-__all__ = ['CONSTRAINTS', 'OBJECTIVES', 'GroupThresholds', 'evaluate_group_thresholds', 'fit_group_thresholds']
+__all__ = ['CONSTRAINTS', 'OBJECTIVES', 'GroupThresholds', 'evaluate_group_thresholds', 'fit_group_thresholds',
+           'group_thresholds']
 
 # %% ../../nbs/25_methods.thresholds.ipynb #0dfcd586
 @dataclass
@@ -180,3 +182,27 @@ def fit_group_thresholds(y, # validation labels
     if randomized: return GroupThresholds(_fit_fairlearn(y, p, g, constraint, objective), constraint, info)
     taus, rate = _fit_common_rate(y, p, g, constraint, objective, grid)
     return GroupThresholds.fixed(taus, constraint, {**info, 'rate': rate})
+
+# %% ../../nbs/25_methods.thresholds.ipynb #dac57004
+from .core import register_method, Context, Outcome
+
+@register_method(kind='procedure')
+def group_thresholds(ctx:Context, constraint:str='eqodds', # 'eqodds', 'eqopp' or 'dp'
+                     objective:str='balanced_accuracy', # 'balanced_accuracy' or 'accuracy'
+                     randomized:bool=False # True: fairlearn's randomised rules (exact on validation)
+                    ) -> Outcome:
+    "Post-hoc group thresholds on the `init_from` model, fitted on validation (eqodds/eqopp/dp); trains nothing."
+    from fairkit.run import predict_split
+    start = ctx.init_model()
+    if start is None: raise InputError("method 'group_thresholds' thresholds a trained model: pass init_from=<a finished run folder>, e.g. of method erm")
+    pred = {s: predict_split(ctx, start, ctx.datasets[s], desc=f'predict {s}') for s in ('val', 'test')}
+    v = pred['val']
+    rule = fit_group_thresholds(v.y, v.p, v.group, constraint, objective, randomized)
+    ctx.save('group_thresholds.json', rule.to_dict())
+    splits = {}
+    for s, d in pred.items():
+        rec = evaluate_group_thresholds(d.y, d.p, d.group, rule, split=s, group_order=ctx.groups, seed=ctx.seed, B=ctx.params['bootstrap'])
+        splits[s] = {k: v for k, v in rec.items() if '@posthoc' in k}
+    ctx.log.info(f"group thresholds ({constraint}) on test: eqodds_diff_max@posthoc = {splits['test']['eqodds_diff_max@posthoc']:.3f}")
+    hist = Path(ctx.params['init_from']).expanduser()/'history.csv'  # the evaluated model's training is the init_from run's
+    return Outcome(start, record=dict(rule=rule.to_dict(), splits=splits), history=pd.read_csv(hist) if hist.exists() else None)
