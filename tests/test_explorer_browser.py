@@ -21,11 +21,11 @@ def _free_port() -> int:
         s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
-def _notebook(path: Path, run: Path):
+def _notebook(path: Path, run: Path, compare: Path):
     import nbformat
     nb = nbformat.v4.new_notebook()
     nb.metadata = {'kernelspec': {'display_name': 'python3', 'language': 'python', 'name': 'python3'}}
-    nb.cells = [nbformat.v4.new_code_cell(f"from fairkit.explore import Explorer\nex = Explorer({str(run)!r}, root={str(run.parent)!r})\nex")]
+    nb.cells = [nbformat.v4.new_code_cell(f"from fairkit.explore import Explorer\nex = Explorer({str(run)!r}, compare={str(compare)!r}, root={str(run.parent)!r})\nex")]
     nbformat.write(nb, path)
 
 
@@ -36,8 +36,11 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp('lab')
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        run_experiment(dataset_kwargs={'n': 1000, 'size': 32}, epochs=2, bootstrap=0, out_dir=str(root/'runs'/'tiny'))
-    _notebook(root/'explore.ipynb', root/'runs'/'tiny')
+        for method in ('erm', 'resampling'):  # the explorer shows the ERM run with the resampling run overlaid
+            run_experiment(dataset_kwargs={'n': 1500, 'size': 32}, method=method, epochs=4, bootstrap=0, out_dir=str(root/'runs'/method))
+    _notebook(root/'explore.ipynb', root/'runs'/'erm', root/'runs'/'resampling')
+    labconfig = root/'.config'/'labconfig'; labconfig.mkdir(parents=True)  # no "Jupyter news?" toast over the screenshots
+    (labconfig/'page_config.json').write_text('{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(root/'.runtime'), 'JUPYTER_CONFIG_DIR': str(root/'.config'),
            'FAIRKIT_PROGRESS': '0', 'OMP_NUM_THREADS': '1'}
@@ -80,7 +83,7 @@ def test_explorer_slider_updates_table(lab):
     table = '.fairkit-table table'
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
-        page = browser.new_page(viewport={'width': 1280, 'height': 1400})
+        page = browser.new_page(viewport={'width': 1280, 'height': 2600})
         try:
             page.goto(f"{lab['url']}/lab/tree/explore.ipynb?token={lab['token']}", timeout=120_000)
             page.wait_for_function("window.jupyterapp && window.jupyterapp.shell.currentWidget "
