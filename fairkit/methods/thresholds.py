@@ -203,6 +203,5 @@ def group_thresholds(ctx:Context, constraint:str='eqodds', # 'eqodds', 'eqopp' o
     for s, d in pred.items():
         rec = evaluate_group_thresholds(d.y, d.p, d.group, rule, split=s, group_order=ctx.groups, seed=ctx.seed, B=ctx.params['bootstrap'])
         splits[s] = {k: v for k, v in rec.items() if '@posthoc' in k}
-    ctx.log.info(f"group thresholds ({constraint}) on test: eqodds_diff_max@posthoc = {splits['test']['eqodds_diff_max@posthoc']:.3f}")
     hist = Path(ctx.params['init_from']).expanduser()/'history.csv'  # the evaluated model's training is the init_from run's
     return Outcome(start, record=dict(rule=rule.to_dict(), splits=splits), history=pd.read_csv(hist) if hist.exists() else None)
