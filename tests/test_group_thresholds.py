@@ -29,10 +29,10 @@ def test_group_thresholds_through_fairkit_run(tmp_path):
 
 
 
-def efficacy(root, model:str='tiny_cnn', seeds=(0, 1, 2), constraint:str='eqopp', **kw) -> dict:
+def efficacy(root, seeds=(0, 1, 2), constraint:str='eqopp', **params) -> list:
     "Test-split gaps and balanced accuracy of ERM (at its val_f1 threshold) and of ERM + group thresholds, per seed."
     from fairkit.run import run_experiment
-    base = dict(dataset_kwargs={'n': 2000, 'size': 32, 'scenario': 'derm_shortcut_strong'}, model=model, epochs=5, bootstrap=0, **kw)
+    base = {**dict(dataset_kwargs={'n': 2000, 'size': 32, 'scenario': 'derm_shortcut_strong'}, epochs=5, bootstrap=0), **params}
     rows = []
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
