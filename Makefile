@@ -11,6 +11,7 @@ $(STAMP): settings.ini setup.py constraints-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]" -c constraints-dev.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	if [ -d .git ]; then $(BIN)/nbdev_install_hooks >/dev/null; fi  # Jupyter saves and git merges keep notebooks clean
 	touch $(STAMP)
 
 install: $(STAMP)
