@@ -162,16 +162,18 @@ def finished_run(params:dict) -> dict|None:
     return done
 
 @contextlib.contextmanager
-def run_lock(out:Path):
-    "Hold an exclusive lock on the run folder; a second run on the same folder is refused while the first one runs."
+def run_lock(out:Path, log=None):
+    "Hold an exclusive OS lock on the run folder while a run writes it (released even if the process is killed); a second run waits for the first."
     import fcntl
-    out.mkdir(parents=True, exist_ok=True)
-    f = open(out/'.lock', 'a+')
-    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close(); raise InputError(f"another fairkit run is writing into {out} right now; wait for it to finish or choose another out_dir") from None
-    try: yield
-    finally: fcntl.flock(f, fcntl.LOCK_UN); f.close()
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise InputError(f"cannot create the run folder {out}: {e.strerror}") from None
+    with open(out/'.lock', 'a+') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            (log or get_logger('fairkit.run')).warning(f"another fairkit run is writing into {out}; waiting for it to finish")
+            fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally: fcntl.flock(f, fcntl.LOCK_UN)
 
 # %% ../nbs/30_run.ipynb #dc4c6e38
 HEADLINE = ['auc', 'auc_worst', 'auc_diff', 'acc@val_f1', 'eqopp_diff@val_f1', 'eqodds_diff_max@val_f1', 'dp_diff@val_f1', 'ece_diff']
@@ -348,7 +350,7 @@ def run_experiment(overwrite:bool=False, # retrain even if the folder holds a fi
                    **params) -> dict:
     "Train and evaluate one configuration; write everything into the run folder; return `metrics.json`'s content."
     p = check_params(params); out = run_dir(p); log = get_logger('fairkit.run')
-    with run_lock(out):
+    with run_lock(out, log):
         done = None if overwrite else finished_run(p)
         if done: log.info(f"{out} already holds this finished run; returning its results"); return done
         try: return _run(p, out, log)

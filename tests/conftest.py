@@ -6,6 +6,7 @@ os.environ.setdefault('FAIRKIT_DATA', tempfile.mkdtemp(prefix='fairkit-data-'))
 def pytest_configure(config):
     config.addinivalue_line('markers', 'slow: long-running test (run with `make test-slow`)')
     config.addinivalue_line('markers', 'cuda: needs a CUDA GPU')
+    config.addinivalue_line('markers', 'browser: drives JupyterLab in headless Chromium (Debian chromium + playwright)')
 
 def pytest_collection_modifyitems(config, items):
     import torch

@@ -412,6 +412,11 @@ def biaslab_cxr(scenario:str='cxr_default', # a cxr scenario in `SCENARIOS`
     "The Bias Lab's chest-X-ray-like dataset (groups by `sex`; `age` for `age_ge60`)."
     return _modality_dataset('cxr', scenario, root, dict(n=n, size=size, seed=seed, **overrides))
 
+# %% ../../nbs/02_data.biaslab.ipynb #5d1f0a22
+_SHIFTED = dict(derm_shift=('derm_default', dict(contrast=.8, blur=.8, noise=.05, shortcut=.3, shortcut_test=.3, seed=1)),
+                cxr_shift=('cxr_default', dict(contrast=1.2, blur=.6, noise=.04, shortcut=.5, shortcut_test=.5, seed=1)))
+SCENARIOS.update({name: replace(SCENARIOS[base], **knobs) for name, (base, knobs) in _SHIFTED.items()})
+
 # %% ../../nbs/02_data.biaslab.ipynb #b274eb74
 def show_grid(data, # a `FairDataset` or `FairImageDataset`
               by:tuple=('group', 'label'), # metadata columns defining the rows; 'group' is the attribute's group
