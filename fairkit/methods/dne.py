@@ -133,7 +133,8 @@ def _sa_auc(g:np.ndarray, prob:np.ndarray) -> float:
 def sa_scores(head:nn.Module, emb:np.ndarray|torch.Tensor, g:np.ndarray, groups:list|None=None) -> dict:
     "Accuracy and AUC (binary: of the positive class; K > 2: one-vs-rest macro) of the SA probe on embeddings."
     head = head.eval().cpu()
-    logits = torch.cat([head(torch.as_tensor(np.asarray(emb[i:i + 4096], dtype=np.float32))) for i in range(0, len(emb), 4096)])
+    if torch.is_tensor(emb): emb = emb.detach().cpu().numpy()
+    logits = torch.cat([head(torch.as_tensor(np.array(emb[i:i + 4096], dtype=np.float32))) for i in range(0, len(emb), 4096)])
     prob, g = logits.softmax(1).numpy(), np.asarray(g)
     return dict(acc=float((prob.argmax(1) == g).mean()), auc=_sa_auc(g, prob), n=len(g),
                 **({'positive': sa_positive(groups)} if groups is not None else {}))
