@@ -356,7 +356,8 @@ def dne_report(y, p, groups, # labels, scores, group label per sample
         r = evaluate(y, p, groups, thresholds={'t': threshold}, group_order=group_order)
     present = [g for g in group_order if f'tpr@t/{g}' in r]
     out = {f'{m}/{g}': r[f'{m}@t/{g}'] for g in present for m in ('tpr', 'tnr')}
-    out.update(threshold=threshold, eo_p=r['eqopp_gap@t'], eo_n=r['fpr_gap@t'])
+    gap = lambda m: float(np.ptp([r[f'{m}@t/{g}'] for g in present]))
+    out.update(threshold=threshold, eo_p=gap('tpr'), eo_n=gap('tnr'))
     if len(present) == 2:
         pos, other = sa_positive(group_order), [g for g in present if g != sa_positive(group_order)][0]
         out['di'] = 1 - r[f'tpr@t/{pos}'] / r[f'tpr@t/{other}'] if r[f'tpr@t/{other}'] else float('nan')
