@@ -11,7 +11,6 @@ from typing import Callable
 
 __all__ = ['Converter', 'register_converter', 'list_converters', 'get_converter', 'main']
 _NOT_CONVERTERS = {'common', 'fixtures'}
-_REGISTRY = {}
 
 @dataclass
 class Converter:
@@ -28,26 +27,28 @@ class Converter:
     @property
     def title(self) -> str: return self.description.strip().split('\n')[0]
 
+def _registry():
+    from fairkit.core import Registry
+    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_CONVERTERS and not m.name.startswith('_'))
+    return Registry('dataset converter', modules=[f'{__name__}.{n}' for n in names])
+
 def register_converter(name:str, **kwargs):
     "Decorator registering a `read(prep)` function as the converter `name` (its docstring is the description)."
     def deco(read):
-        _REGISTRY[name] = Converter(name, read, description=inspect.cleandoc(kwargs.pop('description', read.__doc__ or '')), **kwargs)
+        _registry().add(name, Converter(name, read, description=inspect.cleandoc(kwargs.pop('description', read.__doc__ or '')), **kwargs))
         return read
     return deco
 
 def list_converters(describe:bool=False):
     "Names of the available converters (with `describe=True`: name -> one-line description)."
-    names = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _NOT_CONVERTERS and not m.name.startswith('_'))
+    reg = _registry()
+    names = sorted(m.rsplit('.', 1)[1] for m in reg.modules) # one module per converter: listing imports none of them
     return {n: get_converter(n).title for n in names} if describe else names
 
 def get_converter(name:str) -> Converter:
     "The registered converter `name` (its module is imported on first use)."
-    if name not in _REGISTRY:
-        if name not in list_converters():
-            from fairkit.core import InputError
-            raise InputError(f"unknown dataset converter {name!r}; available: {', '.join(list_converters())}")
-        importlib.import_module(f'{__name__}.{name}')
-    return _REGISTRY[name]
+    if name in list_converters(): importlib.import_module(f'{__name__}.{name}')
+    return _registry().get(name)
 
 def main(name:str, argv:list|None=None):
     "Parse `argv` (default: the command line) and run converter `name`; returns the outputs (see `common.prepare`)."

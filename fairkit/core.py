@@ -4,14 +4,15 @@
 
 # %% ../nbs/00_core.ipynb #a0c9c00a
 from __future__ import annotations
-import os, json, math, random, logging, tempfile, contextlib, hashlib
+import os, json, math, random, logging, tempfile, contextlib, hashlib, fnmatch, difflib, importlib, inspect, warnings
+from typing import Callable
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from tqdm.auto import tqdm
 
 # %% auto #0
 __all__ = ['InputError', 'seed_everything', 'get_device', 'data_root', 'runs_root', 'atomic_write', 'save_json', 'load_json',
-           'save_table', 'load_table', 'hash_config', 'hash_file', 'progress', 'get_logger']
+           'save_table', 'load_table', 'hash_config', 'hash_file', 'progress', 'get_logger', 'Registry']
 
 # %% ../nbs/00_core.ipynb #cdc29316
 class InputError(ValueError):
@@ -53,20 +54,32 @@ def runs_root() -> Path:
     return Path(os.environ.get('FAIRKIT_RUNS', 'runs')).expanduser()
 
 # %% ../nbs/00_core.ipynb #7d356e84
+def _umask() -> int:
+    "The process umask (read without changing it for good)."
+    m = os.umask(0o022); os.umask(m); return m
+
 @contextlib.contextmanager
 def atomic_write(path, # destination file
                  mode:str='w', # 'w' for text, 'wb' for bytes
                  **kwargs):
     "Open a temp file next to `path`; on success fsync and rename it over `path`, on error delete it."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    path = Path(path)
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError): raise InputError(f"cannot write {path}: {path.parent} exists and is not a folder") from None
+    except PermissionError: raise InputError(f"cannot write {path}: no permission to create the folder {path.parent}") from None
+    try: fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except PermissionError: raise InputError(f"cannot write {path}: the folder {path.parent} is not writable") from None
     try:
         with os.fdopen(fd, mode, **kwargs) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask()) # the user's umask, like any other file they write (mkstemp makes 0600)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in (28, 122): raise InputError(f"cannot write {path}: the disk is full ({e.strerror}); free space and run again (finished results are kept)") from None
+        if isinstance(e, RuntimeError) and 'enforce fail' in str(e) and 'inline_container' in str(e):
+            raise InputError(f"cannot write {path}: torch could not finish the file (the disk is probably full); free space and run again") from None
         raise
 
 # %% ../nbs/00_core.ipynb #4ebdfd5a
@@ -85,8 +98,12 @@ def save_json(obj, path):
     return Path(path)
 
 def load_json(path):
-    "Read a JSON file written by `save_json`."
-    return json.loads(Path(path).read_text())
+    "Read a JSON file written by `save_json`; a missing or corrupt file is an `InputError` naming it."
+    path = Path(path)
+    if not path.exists(): raise InputError(f"{path}: file not found")
+    try: return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not valid JSON ({e}); the file is damaged — delete it (or its run folder) and run again") from None
 
 # %% ../nbs/00_core.ipynb #fd5c1b62
 def save_table(df:pd.DataFrame, path):
@@ -103,9 +120,11 @@ def load_table(path) -> pd.DataFrame:
     "Read a `.csv` or `.parquet` table, with a clear error if it is missing."
     path = Path(path)
     if not path.exists(): raise InputError(f"{path}: file not found")
-    if path.suffix == '.parquet': return pd.read_parquet(path)
-    if path.suffix == '.csv': return pd.read_csv(path)
-    raise InputError(f"{path}: unsupported table suffix {path.suffix!r}; expected '.csv' or '.parquet'")
+    if path.suffix not in ('.csv', '.parquet'): raise InputError(f"{path}: unsupported table suffix {path.suffix!r}; expected '.csv' or '.parquet'")
+    if path.stat().st_size == 0: raise InputError(f"{path}: the file is empty (0 bytes); expected a {path.suffix[1:]} table with a header row")
+    try: return pd.read_parquet(path) if path.suffix == '.parquet' else pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError, ValueError) as e:
+        raise InputError(f"{path}: not a readable {path.suffix[1:]} table ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
 
 # %% ../nbs/00_core.ipynb #54e2d80c
 def hash_config(cfg) -> str:
@@ -134,3 +153,85 @@ def get_logger(name:str='fairkit', level=logging.INFO) -> logging.Logger:
         log.addHandler(h); log.propagate = False
     log.setLevel(level)
     return log
+
+# %% ../nbs/00_core.ipynb #55baf9db
+class Registry:
+    "Named entries of one kind: register with a decorator, list with a glob, look up with did-you-mean."
+    _all = {} # kind -> the one registry of that kind
+
+    def __new__(cls, kind:str, *args, **kwargs):
+        "One registry per kind: defining it again (a notebook and its module) returns the same object."
+        return cls._all[kind] if kind in cls._all else super().__new__(cls)
+
+    def __init__(self, kind:str, # what an entry is, used in messages ('method', 'dataset', ...)
+                 modules:tuple=(), # modules imported on first lookup (they register entries)
+                 skip:int=0 # leading parameters of an entry that are not options (e.g. `model, train`)
+                ):
+        if kind in Registry._all: return
+        self.kind, self.modules, self.skip, self._items, self._loaded = kind, tuple(modules), skip, {}, False
+        Registry._all[kind] = self
+
+    def add(self, name:str, obj, **meta):
+        "Register `obj` under `name`, with optional metadata; warn when it replaces another definition."
+        old = self._items.get(name)
+        if old is not None and not _same_definition(old[0], obj):
+            warnings.warn(f"{self.kind} {name!r} is registered again; the new definition replaces the old one", stacklevel=3)
+        self._items[name] = (obj, meta)
+        return obj
+
+    def register(self, fn:Callable|None=None, *, name:str|None=None, **meta):
+        "Decorator (bare or with options) registering `fn` under `name` (default: its function name)."
+        def deco(fn): self.add(name or fn.__name__, fn, **meta); return fn
+        return deco if fn is None else deco(fn)
+
+    def load(self):
+        "Import the registering modules once."
+        if not self._loaded:
+            self._loaded = True
+            for m in self.modules: importlib.import_module(m)
+
+    def names(self, pattern:str='*', sort:bool=True, **meta) -> list:
+        "Registered names matching a glob and, optionally, metadata values (`family='vit'`)."
+        self.load()
+        ns = [n for n, (_, m) in self._items.items() if fnmatch.fnmatchcase(n, pattern) and all(m.get(k) == v for k, v in meta.items())]
+        return sorted(ns) if sort else ns
+
+    def __contains__(self, name): self.load(); return name in self._items
+    def __len__(self): self.load(); return len(self._items)
+
+    def get(self, name:str):
+        "The entry `name`; an unknown name raises `InputError` with the closest registered names."
+        self.load()
+        if name not in self._items:
+            close = difflib.get_close_matches(str(name), list(self._items), n=3)
+            hint = f"did you mean {close}? " if close else ''
+            raise InputError(f"unknown {self.kind} {name!r}; {hint}registered: {self.names()}")
+        return self._items[name][0]
+
+    def meta(self, name:str) -> dict:
+        "The metadata registered with `name`."
+        self.get(name); return self._items[name][1]
+
+    def params(self, name:str) -> dict:
+        "{parameter: (default, doc)} of a callable entry, leaving out its first `skip` parameters (metadata or registry default)."
+        from fastcore.docments import docments
+        fn = self.get(name)
+        docs = docments(fn)
+        sig = list(inspect.signature(fn).parameters.values())[self._items[name][1].get('skip', self.skip):]
+        return {p.name: (None if p.default is inspect.Parameter.empty else p.default, docs.get(p.name))
+                for p in sig if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+    def describe(self, pattern:str='*') -> pd.DataFrame:
+        "One row per entry: name, the first line of its docstring, its options with defaults."
+        rows = []
+        for n in self.names(pattern):
+            fn = self.get(n); doc = (inspect.getdoc(fn) or '').split('\n')[0]
+            opts = ', '.join(f'{k}={v[0]!r}' for k, v in self.params(n).items()) if callable(fn) and not isinstance(fn, type) else ''
+            rows.append(dict(name=n, doc=doc, options=opts))
+        return pd.DataFrame(rows, columns=['name', 'doc', 'options'])
+
+    def __repr__(self): return f"Registry({self.kind!r}, {len(self._items)} entries)"
+
+def _same_definition(a, b) -> bool:
+    "The same source definition loaded twice (a notebook cell and its exported module)."
+    return getattr(a, '__qualname__', None) == getattr(b, '__qualname__', object()) and getattr(a, '__doc__', None) == getattr(b, '__doc__', None)

@@ -15,10 +15,11 @@ from .core import InputError
 __all__ = ['check_scores', 'group_indices', 'UndefinedMetricWarning', 'SmallGroupWarning', 'MetricSpec', 'register_metric',
            'list_metrics', 'get_metric', 'metric_table', 'auc', 'ap', 'bce', 'ece', 'ece_range', 'reliability_table',
            'Confusion', 'confusion', 'acc', 'tpr', 'fnr', 'fpr', 'tnr', 'precision', 'f1', 'bal_acc', 'sr',
-           'val_f1_threshold', 'fairmedfm_threshold', 'GroupValues', 'auc_worst', 'auc_gap', 'auc_es', 'auc_es_std',
-           'bce_gap', 'loss_worst', 'ece_gap', 'ece_range_gap', 'ap_gap', 'acc_worst', 'acc_gap', 'dp_diff', 'dp_ratio',
-           'eqopp_gap', 'fpr_gap', 'eqodds_diff_max', 'eqodds_sim_mean', 'eqodds_ratio_min', 'tpr_ratio_dev',
-           'eodds_avg', 'evaluate', 'parse_key', 'metrics_frame', 'bootstrap_ci', 'evaluate_with_ci']
+           'val_f1_threshold', 'fairmedfm_threshold', 'DegenerateThresholdWarning', 'degenerate_threshold',
+           'GroupValues', 'auc_worst', 'auc_diff', 'auc_es', 'auc_es_std', 'bce_diff', 'loss_worst', 'ece_diff',
+           'ece_range_diff', 'ap_diff', 'acc_worst', 'acc_diff', 'dp_diff', 'dp_ratio', 'eqopp_diff', 'fpr_diff',
+           'eqodds_diff_max', 'eqodds_sim_mean', 'eqodds_ratio_min', 'tpr_ratio_dev', 'eodds_avg', 'evaluate',
+           'parse_key', 'metrics_frame', 'bootstrap_ci', 'evaluate_with_ci']
 
 # %% ../nbs/03_metrics.ipynb #bd8a624a
 def _in(split): return f" in split {split!r}" if split is not None else ""
@@ -263,7 +264,7 @@ def ece_range(y, p, W):
     "ECE with 10 bins spanning this set's observed score range (FairMedFM; pandas `cut` semantics)."
     seen = W > 0
     lo, hi = np.where(seen, p, np.inf).min(1), np.where(seen, p, -np.inf).max(1)
-    with np.errstate(invalid='ignore'): inner = np.linspace(lo, hi, 11, axis=1)[:, 1:10]
+    with np.errstate(invalid='ignore'): inner = np.stack([np.linspace(a, b, 11)[1:10] for a, b in zip(lo, hi)])  # row by row: see below
     bins = (p[None, :, None] > inner[:, None, :]).sum(2)  # right-closed: a score on an edge stays in the lower bin
     return _binned_gap(y, p, W, bins, 10, 'ece_range')
 
@@ -377,6 +378,24 @@ def fairmedfm_threshold(y, # labels of the evaluated split
     f = 2 * prec * rec / (prec + rec + 1e-8)
     return float(u[np.flatnonzero(f == f.max())[0]])
 
+# %% ../nbs/03_metrics.ipynb #ad74f0b5
+class DegenerateThresholdWarning(UserWarning):
+    "A threshold at which every sample of a split gets the same prediction."
+
+def degenerate_threshold(p, # scores of the split
+                         tau:float, # threshold: ŷ = 1[p > tau]
+                         split:str|None=None, # split name, for the warning
+                         policy:str|None=None # policy name, for the warning
+                        ) -> bool:
+    "True (with a `DegenerateThresholdWarning`) when 1[p > tau] is all positive or all negative on the split."
+    p = np.asarray(p, dtype=np.float64)
+    pos = int((p > tau).sum())
+    if 0 < pos < len(p): return False
+    warnings.warn(f"degenerate operating point{_in(split)}: threshold {'@' + policy + ' ' if policy else ''}τ = {tau:.4g} predicts "
+                  f"{'every' if pos else 'no'} sample positive ({pos} of {len(p)}); threshold metrics such as "
+                  "eqodds_diff_max are meaningless there", DegenerateThresholdWarning, stacklevel=2)
+    return True
+
 # %% ../nbs/03_metrics.ipynb #8ed67632
 @dataclass
 class GroupValues:
@@ -407,7 +426,7 @@ def _minmax_ratio(a, metric:str, what:str):
 def auc_worst(g): "Worst-group AUC min_g auc_g."; return _min(g['auc'])
 
 @register_metric('fairness', higher_is_better=False, uses=('auc',))
-def auc_gap(g): "AUC gap max_g auc_g − min_g auc_g."; return _gap(g['auc'])
+def auc_diff(g): "AUC gap max_g auc_g − min_g auc_g."; return _gap(g['auc'])
 
 @register_metric('fairness', higher_is_better=True, uses=('auc',))
 def auc_es(g):
@@ -419,26 +438,26 @@ def auc_es(g):
 def auc_es_std(g): "AUC scaled by the group spread: auc / (1 + std_g auc_g), population std."; return g.overall['auc'] / (1 + _std(g['auc']))
 
 @register_metric('fairness', higher_is_better=False, range=(0., 100.), uses=('bce',))
-def bce_gap(g): "BCE gap max_g bce_g − min_g bce_g."; return _gap(g['bce'])
+def bce_diff(g): "BCE gap max_g bce_g − min_g bce_g."; return _gap(g['bce'])
 
 @register_metric('fairness', higher_is_better=False, range=(0., 100.), uses=('bce',))
 def loss_worst(g): "Worst-group mean loss max_g bce_g."; return _max(g['bce'])
 
 @register_metric('fairness', higher_is_better=False, uses=('ece',))
-def ece_gap(g): "ECE gap (fixed bins) max_g ece_g − min_g ece_g."; return _gap(g['ece'])
+def ece_diff(g): "ECE gap (fixed bins) max_g ece_g − min_g ece_g."; return _gap(g['ece'])
 
 @register_metric('fairness', higher_is_better=False, uses=('ece_range',))
-def ece_range_gap(g): "FairMedFM's ECE gap (observed-range bins) max_g − min_g ece_range_g."; return _gap(g['ece_range'])
+def ece_range_diff(g): "FairMedFM's ECE gap (observed-range bins) max_g − min_g ece_range_g."; return _gap(g['ece_range'])
 
 @register_metric('fairness', higher_is_better=False, uses=('ap',))
-def ap_gap(g): "AP gap max_g ap_g − min_g ap_g."; return _gap(g['ap'])
+def ap_diff(g): "AP gap max_g ap_g − min_g ap_g."; return _gap(g['ap'])
 
 # %% ../nbs/03_metrics.ipynb #493853d6
 @register_metric('fairness', higher_is_better=True, needs_threshold=True, uses=('acc',))
 def acc_worst(g): "Worst-group accuracy min_g acc_g."; return _min(g['acc'])
 
 @register_metric('fairness', higher_is_better=False, needs_threshold=True, uses=('acc',))
-def acc_gap(g): "Accuracy gap max_g acc_g − min_g acc_g."; return _gap(g['acc'])
+def acc_diff(g): "Accuracy gap max_g acc_g − min_g acc_g."; return _gap(g['acc'])
 
 @register_metric('fairness', higher_is_better=False, needs_threshold=True, uses=('sr',))
 def dp_diff(g): "Demographic parity difference max_g sr_g − min_g sr_g."; return _gap(g['sr'])
@@ -447,10 +466,10 @@ def dp_diff(g): "Demographic parity difference max_g sr_g − min_g sr_g."; retu
 def dp_ratio(g): "Demographic parity ratio min_g sr_g / max_g sr_g."; return _minmax_ratio(g['sr'], 'dp_ratio', 'selection rate')
 
 @register_metric('fairness', higher_is_better=False, needs_threshold=True, uses=('tpr',))
-def eqopp_gap(g): "Equal opportunity gap ΔTPR = max_g tpr_g − min_g tpr_g."; return _gap(g['tpr'])
+def eqopp_diff(g): "Equal opportunity gap ΔTPR = max_g tpr_g − min_g tpr_g."; return _gap(g['tpr'])
 
 @register_metric('fairness', higher_is_better=False, needs_threshold=True, uses=('fpr',))
-def fpr_gap(g): "FPR gap ΔFPR = max_g fpr_g − min_g fpr_g (= ΔTNR)."; return _gap(g['fpr'])
+def fpr_diff(g): "FPR gap ΔFPR = max_g fpr_g − min_g fpr_g (= ΔTNR)."; return _gap(g['fpr'])
 
 @register_metric('fairness', higher_is_better=False, needs_threshold=True, uses=('tpr', 'fpr'))
 def eqodds_diff_max(g): "Equalized odds difference, worst case: max(ΔTPR, ΔFPR)."; return np.maximum(_gap(g['tpr']), _gap(g['fpr']))

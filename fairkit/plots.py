@@ -107,7 +107,7 @@ def _pareto_mask(a, b, a_high:bool, b_high:bool) -> np.ndarray:
 
 # %% ../nbs/03a_plots.ipynb #e5be8dca
 def plot_fairness_utility(df:pd.DataFrame, # one row per run
-                          x:str='auc_gap', # fairness column
+                          x:str='auc_diff', # fairness column
                           y:str='auc', # utility column
                           hue:str|None='method', # column colouring the points (ignored if absent)
                           pareto:bool=True, # join the Pareto-optimal runs (needs registered directions)

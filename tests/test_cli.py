@@ -14,7 +14,7 @@ def test_run_writes_results_and_prints_table(tmp_path):
     out = tmp_path/'run'
     r = fairkit('run', *SMALL, '--out-dir', str(out))
     assert r.returncode == 0, r.stderr
-    assert 'auc_gap' in r.stdout and str(out) in r.stdout
+    assert 'auc_diff' in r.stdout and str(out) in r.stdout
     for f in ('run.ipynb', 'metrics.json', 'metrics.csv', 'summary.csv', 'predictions.parquet', 'group_metrics.png', 'roc_by_group.png', 'calibration_by_group.png'):
         assert (out/f).exists(), f
     nb = json.loads((out/'run.ipynb').read_text())
@@ -38,7 +38,7 @@ def test_run_rejects_bad_parameters(tmp_path, args, message):
 
 def test_list_and_prep_help():
     assert 'biaslab_derm' in fairkit('list', 'datasets').stdout
-    assert 'auc_gap' in fairkit('list', 'metrics').stdout
+    assert 'auc_diff' in fairkit('list', 'metrics').stdout
     r = fairkit('prep', '--help')
     assert r.returncode == 0 and 'chexpert' in r.stdout and 'ham10000' in r.stdout
 

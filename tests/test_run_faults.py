@@ -17,7 +17,7 @@ def test_crash_keeps_previous_results(finished, monkeypatch):
     out, res = finished
     before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
     def power_cut(*a, **k): raise RuntimeError('power cut')
-    monkeypatch.setattr(run, 'train', power_cut)
+    monkeypatch.setattr(run, 'fit_method', power_cut)
     with pytest.raises(RuntimeError, match='power cut'): run.run_experiment(out_dir=str(out), overwrite=True, **SMALL)
     after = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
     assert after == before  # every finished file untouched, nothing half-written beside them
@@ -26,10 +26,10 @@ def test_interrupted_run_resumes_to_the_same_result(finished, tmp_path, monkeypa
     _, res = finished
     out = tmp_path/'b'
     real_scores, calls = train_mod.val_scores, []
-    def scores(pred):
+    def scores(pred, *a, **k):
         calls.append(1)
         if len(calls) == 2: raise KeyboardInterrupt  # Ctrl-C while validating the second epoch
-        return real_scores(pred)
+        return real_scores(pred, *a, **k)
     monkeypatch.setattr(train_mod, 'val_scores', scores)
     with pytest.raises(KeyboardInterrupt): run.run_experiment(out_dir=str(out), **SMALL)
     assert not (out/'metrics.json').exists() and (out/'.staging'/'checkpoint'/'last.pt').exists()
@@ -37,12 +37,12 @@ def test_interrupted_run_resumes_to_the_same_result(finished, tmp_path, monkeypa
     again = run.run_experiment(out_dir=str(out), **SMALL)
     assert len(calls) == 1  # only the unfinished second epoch was trained again
     assert not (out/'.staging').exists() and not (out/'checkpoint').exists()
-    for k in ('auc', 'auc_gap', 'eqodds_diff_max@val_f1'):
+    for k in ('auc', 'auc_diff', 'eqodds_diff_max@val_f1'):
         assert again['splits']['test'][k] == pytest.approx(res['splits']['test'][k], abs=1e-9, nan_ok=True)
 
 def test_finished_run_is_reused_not_retrained(finished, monkeypatch):
     out, res = finished
-    monkeypatch.setattr(run, 'train', lambda *a, **k: pytest.fail('retrained a finished run'))
+    monkeypatch.setattr(run, 'fit_method', lambda *a, **k: pytest.fail('retrained a finished run'))
     assert run.run_experiment(out_dir=str(out), **SMALL)['splits'] == res['splits']
 
 def test_other_parameters_on_a_finished_folder_are_refused(finished):

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/02_data.biaslab.ipynb #5e4e13bd
 from __future__ import annotations
-import math
+import math, json
 from dataclasses import dataclass, asdict, fields, replace
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -332,7 +332,22 @@ def biaslab_config(scenario:str|BiasLabConfig='derm_default', # a name in `SCENA
     else: raise InputError(f"unknown Bias Lab scenario {scenario!r}; expected one of {list(SCENARIOS)}")
     unknown = [k for k in overrides if k not in KNOBS]
     if unknown: raise InputError(f"unknown Bias Lab knob(s) {unknown}; valid knobs: {list(KNOBS)}")
+    if overrides.get('attribute') not in (None, base.attribute): overrides = _rekeyed(base, overrides)
     return replace(base, **overrides)
+
+def _rekeyed(base:BiasLabConfig, overrides:dict) -> dict:
+    "Overrides for another attribute: per-group knobs of the scenario equal for all its groups carry over; others must be given."
+    new, stale = dict(overrides), []
+    for k in PER_GROUP_KNOBS:
+        v = getattr(base, k)
+        if k in overrides or not isinstance(v, dict): continue
+        if len({json.dumps(x) for x in v.values()}) == 1: new[k] = next(iter(v.values()))
+        else: stale.append(f"{k}={v}")
+    if stale:
+        raise InputError(f"attribute={overrides['attribute']!r}: the scenario's knobs {stale} are keyed by the groups of {base.attribute!r}; "
+                         f"give them for the groups of {overrides['attribute']!r} too (a number means the same for every group), or keep the scenario's "
+                         f"attribute and pass the run parameter attribute={overrides['attribute']!r} to evaluate by it")
+    return new
 
 # %% ../../nbs/02_data.biaslab.ipynb #99329e80
 _FST = SensitiveAttribute('fst', 'fitzpatrick', mapping={1: 'I', 2: 'II', 3: 'III', 4: 'IV', 5: 'V', 6: 'VI'})  # the six types
@@ -359,13 +374,23 @@ def make_biaslab(scenario:str|BiasLabConfig='derm_default', # a name in `SCENARI
                                  latent={k: v for k, v in LATENT_COLUMNS.items() if k != 'finding' or cfg.modality == 'cxr'}))
 
 # %% ../../nbs/02_data.biaslab.ipynb #d6bf8fa7
-def _modality_dataset(modality:str, scenario, root, overrides:dict) -> FairDataset:
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    if biaslab_config(scenario, **overrides).modality != modality:
+def _modality_config(modality:str, scenario, overrides:dict) -> BiasLabConfig:
+    "The checked config of a modality's entrypoint (nothing generated)."
+    cfg = biaslab_config(scenario, **{k: v for k, v in overrides.items() if v is not None})
+    if cfg.modality != modality:
         raise InputError(f"scenario {scenario!r} is not a {modality} scenario; {modality} scenarios: {[k for k, c in SCENARIOS.items() if c.modality == modality]}")
-    return make_biaslab(scenario, root, **overrides)
+    return cfg
 
-@register_dataset
+def _modality_dataset(modality:str, scenario, root, overrides:dict) -> FairDataset:
+    _modality_config(modality, scenario, overrides)
+    return make_biaslab(scenario, root, **{k: v for k, v in overrides.items() if v is not None})
+
+def _checker(modality:str):
+    "`check(**dataset_kwargs)` of a modality's entrypoint: the config is built and checked, no image generated."
+    def check(scenario:str=f'{modality}_default', root=None, **overrides): _modality_config(modality, scenario, overrides)
+    return check
+
+@register_dataset(check=_checker('derm'))
 def biaslab_derm(scenario:str='derm_default', # a derm scenario in `SCENARIOS`
                  n:int|None=None, # number of images (None: the scenario's)
                  size:int|None=None, # image side (None: the scenario's)
@@ -376,7 +401,7 @@ def biaslab_derm(scenario:str='derm_default', # a derm scenario in `SCENARIOS`
     "The Bias Lab's dermoscopy-like dataset (groups by skin tone, `fst_binary`)."
     return _modality_dataset('derm', scenario, root, dict(n=n, size=size, seed=seed, **overrides))
 
-@register_dataset
+@register_dataset(check=_checker('cxr'))
 def biaslab_cxr(scenario:str='cxr_default', # a cxr scenario in `SCENARIOS`
                 n:int|None=None, # number of images (None: the scenario's)
                 size:int|None=None, # image side (None: the scenario's)

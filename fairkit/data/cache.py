@@ -4,21 +4,27 @@
 
 # %% ../../nbs/01a_data.cache.ipynb #65575906
 from __future__ import annotations
-import os, warnings
+import os, math, hashlib, warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Sequence
-import numpy as np, pandas as pd, torch, torch.nn.functional as F
+import numpy as np, pandas as pd, torch
 from PIL import Image
-from ..core import InputError, atomic_write, save_json, load_json, save_table, hash_config, progress
+from ..core import InputError, atomic_write, save_json, load_json, save_table, hash_config, hash_file, progress
 from .meta import FairDataset, SPLITS
 
 # %% auto #0
-__all__ = ['ImageCache', 'write_image_cache', 'load_image', 'build_image_cache', 'Preprocess', 'FairImageDataset', 'make_loader']
+__all__ = ['ImageCache', 'write_image_cache', 'load_image', 'build_image_cache', 'resize_images', 'Preprocess',
+           'FairImageDataset', 'make_loader']
 
 # %% ../../nbs/01a_data.cache.ipynb #c3c5f063
 _STATUS = {0: 'todo', 1: 'ok', 2: 'unreadable'}
+
+def _content_hash(root:Path) -> str:
+    "sha256 over the pixel file and the index (sample ids and status) of the cache in `root`."
+    return hashlib.sha256(f"{hash_file(root/'images.u8')} {hash_file(root/'index.csv')}".encode()).hexdigest()
 
 class ImageCache:
     "A read-only memory-mapped `(N, H, W, C)` uint8 image array with its sample ids."
@@ -46,6 +52,15 @@ class ImageCache:
         if len(missing): raise InputError(f"{self.root}: {len(missing)} sample id(s) not in the image cache, e.g. {list(missing[:3])}")
         return self._row.loc[ids].to_numpy()
 
+    @property
+    def content_hash(self) -> str:
+        "sha256 of the pixels and the index: written with the cache; computed once (and stored) for caches older than that."
+        if 'content_sha256' not in self.cfg:
+            self.cfg['content_sha256'] = _content_hash(self.root)
+            try: save_json(self.cfg, self.root/'cache.json')
+            except OSError as e: warnings.warn(f"{self.root}: could not store the image cache's content hash ({e}); it is recomputed in every process")
+        return self.cfg['content_sha256']
+
 # %% ../../nbs/01a_data.cache.ipynb #8a08028e
 def _write_index(root:Path, ids, status:np.ndarray):
     save_table(pd.DataFrame({'sample_id': ids, 'status': [_STATUS[s] for s in status]}), root/'index.csv')
@@ -65,19 +80,26 @@ def write_image_cache(images:np.ndarray, # uint8 array (N, H, W, C) or (N, H, W)
     with atomic_write(root/'images.u8', 'wb') as f: f.write(np.ascontiguousarray(images).tobytes())
     _write_index(root, list(map(str, sample_ids)), np.ones(len(images), dtype=np.uint8))
     n, s, _, c = images.shape
-    save_json(dict(n=n, size=s, channels=c, complete=True, source='array', **(info or {})), root/'cache.json')
+    save_json(dict(n=n, size=s, channels=c, complete=True, source='array', content_sha256=_content_hash(root), **(info or {})), root/'cache.json')
     return ImageCache(root)
 
 # %% ../../nbs/01a_data.cache.ipynb #0c0bb1ba
+_FILTERS = ('nearest', 'bilinear', 'bicubic', 'box', 'hamming', 'lanczos')
+
+def _pil_filter(interpolation:str):
+    if interpolation not in _FILTERS: raise InputError(f"interpolation {interpolation!r} is not known; expected one of {list(_FILTERS)}")
+    return Image.Resampling[interpolation.upper()]
+
 def load_image(path, # image file
                size:int, # output side length
-               channels:int=3 # 1 (grey) or 3 (RGB)
+               channels:int=3, # 1 (grey) or 3 (RGB)
+               interpolation:str='bilinear' # PIL resampling filter
               ) -> np.ndarray:
     "Decode an image file to uint8 `(size, size, channels)`: short side resized to `size`, centre crop."
     with Image.open(path) as im:
         im = im.convert('L' if channels == 1 else 'RGB')
         w, h = im.size; scale = size / min(w, h)
-        im = im.resize((max(size, round(w*scale)), max(size, round(h*scale))), Image.BILINEAR)
+        im = im.resize((max(size, round(w*scale)), max(size, round(h*scale))), _pil_filter(interpolation))
         w, h = im.size; l, t = (w-size)//2, (h-size)//2
         a = np.asarray(im.crop((l, t, l+size, t+size)), dtype=np.uint8)
     return a[..., None] if channels == 1 else a
@@ -89,6 +111,7 @@ def build_image_cache(paths:Sequence[str], # image paths, relative to `image_roo
                       size:int=64, # side length
                       channels:int=3, # 1 or 3
                       image_root=None, # folder the paths are relative to
+                      interpolation:str='bilinear', # PIL resampling filter of the default loader
                       loader:Callable=load_image, # (path, size, channels) -> uint8 array
                       n_jobs:int=2, # decoding threads
                       chunk:int=256, # rows between progress flushes
@@ -98,7 +121,10 @@ def build_image_cache(paths:Sequence[str], # image paths, relative to `image_roo
     root = Path(root); root.mkdir(parents=True, exist_ok=True)
     ids, n = list(map(str, sample_ids)), len(sample_ids)
     if len(paths) != n: raise InputError(f"{len(paths)} paths for {n} sample ids")
-    key = hash_config(dict(ids=ids, paths=list(map(str, paths)), size=size, channels=channels, image_root=str(image_root)))
+    key = hash_config(dict(ids=ids, paths=list(map(str, paths)), size=size, channels=channels, image_root=str(image_root),
+                           **({} if interpolation == 'bilinear' else dict(interpolation=interpolation))))  # keys of older bilinear caches stay valid
+    _pil_filter(interpolation)
+    if loader is load_image: loader = partial(load_image, interpolation=interpolation)
     cfg_path = root/'cache.json'
     old = load_json(cfg_path) if cfg_path.exists() else {}
     if old.get('key') == key and old.get('complete'): return ImageCache(root)
@@ -127,26 +153,59 @@ def build_image_cache(paths:Sequence[str], # image paths, relative to `image_roo
     if len(bad): warnings.warn(f"{len(bad)} of {n} images could not be read; listed in {root/'unreadable.csv'}")
     _write_index(root, ids, np.asarray(status))
     del images; (root/'status.u8').unlink()
-    save_json(dict(n=n, size=size, channels=channels, complete=True, key=key, source='files'), cfg_path)
+    save_json(dict(n=n, size=size, channels=channels, complete=True, key=key, source='files', interpolation=interpolation,
+                   content_sha256=_content_hash(root)), cfg_path)
     return ImageCache(root)
 
 # %% ../../nbs/01a_data.cache.ipynb #c555312c
+def resize_images(x:np.ndarray, # uint8 batch (B, S, S, C), C = 1 or 3
+                  side:int, # output side
+                  interpolation:str='bilinear' # PIL resampling filter
+                 ) -> np.ndarray:
+    "Resize every image of a square uint8 batch to `side` px with PIL (antialiased, as torchvision's `Resize` on PIL images)."
+    f, (b, _, _, c) = _pil_filter(interpolation), x.shape
+    out = np.empty((b, side, side, c), np.uint8)
+    for i, a in enumerate(x): out[i] = np.asarray(Image.fromarray(a[..., 0] if c == 1 else a).resize((side, side), f)).reshape(side, side, c)
+    return out
+
 @dataclass
 class Preprocess:
-    "Batch transform uint8 `(B, H, W, C)` -> float `(B, channels, size, size)`, normalised."
-    size:int|None=None # output side (None: keep the cache size)
+    "Batch transform uint8 `(B, S, S, C)` -> float `(B, channels, size, size)`: resize, centre crop, normalise (timm's eval pipeline)."
+    size:int|None=None # output side (None: keep the cache size, no resize and no crop)
     mean:tuple=(0.5,) # per-channel mean (one value broadcasts)
     std:tuple=(0.5,) # per-channel std
     channels:int=3 # output channels; grey images are repeated to 3
+    interpolation:str='bilinear' # resampling filter: 'bilinear', 'bicubic', 'lanczos', 'nearest', 'box' or 'hamming'
+    crop_pct:float=1.0 # fraction kept by the centre crop: images are resized to floor(size / crop_pct) first
+
+    def __post_init__(self):
+        _pil_filter(self.interpolation)
+        if not 0 < self.crop_pct <= 1: raise InputError(f"crop_pct must be in (0, 1], got {self.crop_pct!r}")
+
+    @property
+    def resize_to(self) -> int|None:
+        "The side images are resized to before the centre crop (timm's `scale_size`): a cache of this side needs no resampling."
+        return None if self.size is None else math.floor(self.size / self.crop_pct)
+
+    def resize_notice(self, cache) -> str|None:
+        "How images of `cache` (an `ImageCache` or its side) get resampled, in one sentence; None when they are not."
+        s, r = getattr(cache, 'size', cache), self.resize_to
+        if r is None or r == s: return None
+        msg = f"images are resized from the image cache's {s} px to {r} px ({self.interpolation})" + (f" and centre-cropped to {self.size} px" if r != self.size else '')
+        if s < r: msg += f"; they are upsampled: build the image cache at {r} px or more to feed the model its native resolution"
+        return msg
 
     def __call__(self, x:np.ndarray) -> torch.Tensor:
+        x, r = np.asarray(x), self.resize_to
+        if r is not None:
+            if x.shape[1] != r: x = resize_images(x, r, self.interpolation)
+            o = int(round((r - self.size) / 2))  # torchvision's CenterCrop offset
+            x = x[:, o:o+self.size, o:o+self.size]
         t = torch.from_numpy(np.require(x, requirements=['C', 'W'])).permute(0, 3, 1, 2).float().div_(255)
         if t.shape[1] != self.channels:
             if t.shape[1] == 1: t = t.expand(-1, self.channels, -1, -1)
             elif self.channels == 1: t = t.mean(1, keepdim=True)
             else: raise InputError(f"cannot convert {t.shape[1]} channels to {self.channels}")
-        if self.size and t.shape[-1] != self.size:
-            t = F.interpolate(t, size=(self.size, self.size), mode='bilinear', antialias=True, align_corners=False)
         mean = torch.tensor(self.mean).view(1, -1, 1, 1); std = torch.tensor(self.std).view(1, -1, 1, 1)
         return (t - mean) / std
 

@@ -10,12 +10,13 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 import numpy as np, pandas as pd
 from fastcore.basics import patch
-from ..core import InputError, load_table
+from ..core import InputError, Registry, load_table
 
 # %% auto #0
-__all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'DATASET_MODULES', 'validate_metadata', 'load_metadata',
+__all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'DATASETS', 'validate_metadata', 'load_metadata',
            'SensitiveAttribute', 'Intersection', 'get_attribute', 'patient_split', 'split_summary',
-           'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'create_dataset']
+           'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'dataset_params',
+           'check_dataset_kwargs', 'create_dataset']
 
 # %% ../../nbs/01_data.meta.ipynb #5e16c171
 REQUIRED_COLUMNS = ('sample_id', 'path', 'patient_id', 'label', 'split')
@@ -47,6 +48,11 @@ def validate_metadata(df:pd.DataFrame, # the metadata table
     for c in (label_cols or ['label']): df[c] = _check_binary(df[c], c, source)
     bad = df['split'][~df['split'].isin(SPLITS)]
     if len(bad): raise InputError(f"{source}: column 'split' has unexpected value(s) {_fmt_values(bad)}; expected one of {list(SPLITS)}")
+    leak = df.groupby('patient_id')['split'].nunique()
+    if (leak > 1).any():
+        ids = leak.index[leak > 1]
+        raise InputError(f"{source}: {len(ids)} patient(s) appear in more than one split (a leak between train and evaluation), e.g. "
+                         f"{ {k: sorted(set(df.split[df.patient_id == k])) for k in ids[:3]} }; split by patient (`patient_split`)")
     empty = [s for s in require_splits if not (df['split'] == s).any()]
     if empty: raise InputError(f"{source}: split(s) {empty} are empty; counts: {df['split'].value_counts().to_dict()}")
     df['path'] = df['path'].fillna('').astype(str)
@@ -242,24 +248,29 @@ class FairDataset:
         return f"FairDataset({self.name!r}, n={len(self.meta)}, splits={counts}, attributes={sorted({**self.attributes})}, default={self.default_attribute!r})"
 
 # %% ../../nbs/01_data.meta.ipynb #032d253f
-_DATASETS = {}
-DATASET_MODULES = ['fairkit.data.biaslab', 'fairkit.data.prepared'] # imported on first lookup: they register datasets
+DATASETS = Registry('dataset', modules=['fairkit.data.biaslab', 'fairkit.data.prepared']) # the modules register datasets
 
-def register_dataset(fn:Callable) -> Callable:
+def register_dataset(fn:Callable|None=None, *,
+                     check:Callable|None=None # check(**kwargs) raises `InputError` for bad arguments, without building the dataset
+                    ) -> Callable:
     "Register a dataset entrypoint under its function name."
-    _DATASETS[fn.__name__] = fn
-    return fn
-
-def _import_dataset_modules():
-    for m in DATASET_MODULES: importlib.import_module(m)
+    return DATASETS.register(fn, check=check)
 
 def list_datasets(pattern:str='*') -> list:
     "Registered dataset names matching a glob pattern."
-    _import_dataset_modules()
-    return sorted(n for n in _DATASETS if fnmatch.fnmatch(n, pattern))
+    return DATASETS.names(pattern)
+
+def dataset_params(name:str) -> dict:
+    "The keyword arguments of a dataset entrypoint with their defaults."
+    return {k: d for k, (d, _) in DATASETS.params(name).items()}
+
+def check_dataset_kwargs(name:str, kwargs:dict):
+    "Raise `InputError` for arguments the dataset `name` would refuse, before anything is built."
+    check = DATASETS.meta(name).get('check')
+    if check is not None: return check(**kwargs)
+    unknown = sorted(set(kwargs) - set(dataset_params(name)))
+    if unknown: raise InputError(f"dataset {name!r} has no argument(s) {unknown}; it takes {sorted(dataset_params(name))}")
 
 def create_dataset(name:str, **kwargs) -> FairDataset:
-    "Build a registered dataset; unknown names get the list of known ones."
-    _import_dataset_modules()
-    if name not in _DATASETS: raise InputError(f"unknown dataset {name!r}; registered: {list_datasets()}")
-    return _DATASETS[name](**kwargs)
+    "Build a registered dataset; unknown names get the closest registered ones."
+    return DATASETS.get(name)(**kwargs)

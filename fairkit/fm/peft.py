@@ -10,12 +10,12 @@ from functools import partial
 from typing import Callable
 import numpy as np, pandas as pd, torch, torch.nn as nn
 from timm.models import VisionTransformer, ResNet, ConvNeXt
-from ..core import InputError
+from ..core import InputError, Registry
 from .registry import FM, create_fm
 
 # %% auto #0
-__all__ = ['trainable_report', 'set_trainable', 'backbone_family', 'register_peft', 'list_peft', 'apply_peft', 'full',
-           'linear_probe', 'bitfit', 'layernorm', 'attention', 'lora', 'PromptedBlocks', 'vpt', 'MaskSpace',
+__all__ = ['PEFT', 'MASK_SPACES', 'trainable_report', 'set_trainable', 'backbone_family', 'register_peft', 'list_peft',
+           'apply_peft', 'full', 'lp', 'bitfit', 'layernorm', 'attention', 'lora', 'PromptedBlocks', 'vpt', 'MaskSpace',
            'register_mask_space', 'list_mask_spaces', 'mask_units', 'mask_space', 'apply_mask', 'peft_table']
 
 # %% ../../nbs/11_fm.peft.ipynb #3f3288d1
@@ -37,21 +37,18 @@ def backbone_family(fm:FM) -> str:
     b = fm.backbone
     return 'vit' if isinstance(b, VisionTransformer) else 'resnet' if isinstance(b, ResNet) else 'convnext' if isinstance(b, ConvNeXt) else type(b).__name__
 
-_peft:dict = {} # name -> (fn, families or None for all)
+PEFT = Registry('PEFT method')
 
 def register_peft(fn:Callable|None=None, *,
                   name:str|None=None, # default: `fn.__name__`
                   families:tuple|None=None # backbone families it supports, e.g. ('vit',); None: all
                  ):
     "Register a PEFT method `fn(fm, **kw) -> model`."
-    def deco(fn):
-        _peft[name or fn.__name__] = (fn, families)
-        return fn
-    return deco if fn is None else deco(fn)
+    return PEFT.register(fn, name=name, families=families)
 
 def list_peft(family:str|None=None) -> list:
     "Names of the registered PEFT methods, optionally only those supporting one backbone family."
-    return sorted(n for n, (_, fams) in _peft.items() if family is None or fams is None or family in fams)
+    return [n for n in PEFT.names() if family is None or PEFT.meta(n)['families'] is None or family in PEFT.meta(n)['families']]
 
 def _as_fm(model) -> FM:
     "The `FM` inside `model` (unwrapping a `peft` model); an `InputError` for anything else."
@@ -59,10 +56,9 @@ def _as_fm(model) -> FM:
     if not isinstance(m, FM): raise InputError(f"expected an FM from `create_fm`, got {type(model).__name__}")
     return m
 
-def apply_peft(fm:FM, name:str='linear_probe', **kw) -> tuple:
+def apply_peft(fm:FM, name:str='lp', **kw) -> tuple:
     "Apply the PEFT method `name` to `fm`; return the model to train and its trainable-parameter report."
-    if name not in _peft: raise InputError(f"unknown PEFT method {name!r}; expected one of {list_peft()}")
-    (fn, fams), fm = _peft[name], _as_fm(fm)
+    fn, fams, fm = PEFT.get(name), PEFT.meta(name)['families'], _as_fm(fm)
     if fams is not None and (fam := backbone_family(fm)) not in fams:
         raise InputError(f"PEFT method {name!r} needs a {'/'.join(fams)} backbone; FM {fm.cfg.name!r} is {fam}, whose methods are {list_peft(fam)}")
     model = fn(fm, **kw)
@@ -81,8 +77,8 @@ def full(fm:FM) -> FM:
     return set_trainable(fm, lambda n: True)
 
 @register_peft
-def linear_probe(fm:FM) -> FM:
-    "Only the head trains."
+def lp(fm:FM) -> FM:
+    "Only the head trains: linear probing (a run with `usage='lp'` trains the same head on cached embeddings)."
     return set_trainable(fm, lambda n: False)
 
 @register_peft
@@ -156,20 +152,19 @@ class MaskSpace:
     units:Callable # fm -> [(unit name, [parameter names])]
     extra:tuple=() # parameters unfrozen whatever the mask (besides the head)
 
-_spaces:dict = {}
+MASK_SPACES = Registry('mask space')
 
 def register_mask_space(name:str, family:str, units:Callable, extra:tuple=()):
     "Register a mask space: `units(fm)` lists `(unit name, parameter names)` in bit order."
-    _spaces[name] = MaskSpace(name, family, units, extra)
+    MASK_SPACES.add(name, MaskSpace(name, family, units, extra), family=family)
 
 def list_mask_spaces(family:str|None=None) -> list:
     "Names of the registered mask spaces, optionally for one backbone family."
-    return [n for n, s in _spaces.items() if family in (None, s.family)]
+    return MASK_SPACES.names(sort=False) if family is None else MASK_SPACES.names(sort=False, family=family)
 
 def mask_units(fm:FM, space:str) -> dict:
     "The units of `space` on `fm`, in bit order: unit name -> parameter names."
-    if space not in _spaces: raise InputError(f"unknown mask space {space!r}; expected one of {list_mask_spaces()}")
-    s, fam = _spaces[space], backbone_family(fm)
+    s, fam = MASK_SPACES.get(space), backbone_family(fm)
     if s.family != fam: raise InputError(f"mask space {space!r} is for {s.family} backbones; FM {fm.cfg.name!r} is {fam}, whose spaces are {list_mask_spaces(fam)}")
     return dict(s.units(fm))
 
@@ -239,7 +234,7 @@ def apply_mask(fm:FM, space:str, mask) -> tuple:
     bits = np.asarray(mask).ravel()
     if len(bits) != len(units) or not np.isin(bits, (0, 1)).all():
         raise InputError(f"mask for space {space!r} on FM {fm.cfg.name!r} must be {len(units)} values of 0/1 (units {list(units)[:4]}…), got {len(bits)} values {np.unique(bits).tolist()}")
-    keep = {n for ns, b in zip(units.values(), bits) if b for n in ns} | set(_spaces[space].extra)
+    keep = {n for ns, b in zip(units.values(), bits) if b for n in ns} | set(MASK_SPACES.get(space).extra)
     set_trainable(fm, keep.__contains__)
     return fm, dict(method=space, bits=int(bits.sum()), n_bits=len(bits), **trainable_report(fm))
 

@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import Callable
 import pandas as pd, torch, torch.nn as nn, timm
 from timm.models import VisionTransformer
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from ..core import InputError, data_root, hash_file, get_logger
 from ..data.cache import Preprocess
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'FMCfg', 'register_fm', 'list_fms', 'get_fm_cfg',
-           'timm_backbone', 'open_clip_backbone', 'FM', 'weights_root', 'weights_manifest', 'resolve_weights',
-           'load_checkpoint_file', 'extract_state_dict', 'convert_state_dict', 'load_fm_weights', 'create_fm',
-           'dinov2_vitb14', 'clip_vitb16_openai', 'clip_vitb32_openai', 'medmae_vitb16', 'biomedclip_vitb16',
-           'fm_table', 'create_clip']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'PREPROCESS_PRESETS', 'FMCfg', 'register_fm', 'list_fms',
+           'get_fm_cfg', 'timm_backbone', 'open_clip_backbone', 'FM', 'with_preprocess', 'fm_preprocess',
+           'weights_root', 'weights_manifest', 'resolve_weights', 'load_checkpoint_file', 'extract_state_dict',
+           'convert_state_dict', 'load_fm_weights', 'create_fm', 'dinov2_vitb14', 'clip_vitb16_openai',
+           'clip_vitb32_openai', 'medmae_vitb16', 'biomedclip_vitb16', 'fm_table', 'create_clip']
 
 # %% ../../nbs/10_fm.registry.ipynb #5cb3bcb7
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -36,8 +37,8 @@ class FMCfg:
     pool:str='token' # 'token' (CLS), 'avg' (mean of patch tokens + fresh `fc_norm`), 'proj' (CLIP projection of CLS); CNNs: 'avg'
     proj_dim:int|None=None # width of the CLIP projection ('proj' pooling)
     input_size:tuple=(3, 224, 224) # (channels, height, width)
-    interpolation:str='bicubic'
-    crop_pct:float=1.0
+    interpolation:str='bicubic' # resampling filter of the resize (PIL names)
+    crop_pct:float=1.0 # fraction kept by the centre crop: images are resized to floor(size / crop_pct) first
     mean:tuple=IMAGENET_MEAN
     std:tuple=IMAGENET_STD
     weight_files:tuple=() # candidate files relative to `weights_root()`; the first one present is used
@@ -51,6 +52,7 @@ class FMCfg:
     citation:str=''
     upstream_users:tuple=()
     embed_dim:int|None=None # width of `FM.embed`, filled in by `create_fm`
+    preprocess:str='native' # preprocessing preset in force (`PREPROCESS_PRESETS`); 'native': the fields above as published
 
 # %% ../../nbs/10_fm.registry.ipynb #c47f23ce
 _entrypoints:dict = {} # arch -> entrypoint
@@ -143,14 +145,42 @@ class FM(nn.Module):
 
     @property
     def preprocess(self) -> Preprocess:
-        "uint8 `(B, H, W, C)` batches -> normalised float tensors at the FM's input size."
-        c, _, s = self.cfg.input_size
-        return Preprocess(size=s, mean=tuple(self.cfg.mean), std=tuple(self.cfg.std), channels=c)
+        "uint8 `(B, H, W, C)` batches -> normalised float tensors at the FM's input size, as its cfg says."
+        return fm_preprocess(self.cfg)
 
     @cached_property
     def weights_sha256(self) -> str|None:
         "sha256 of the loaded weight file (part of every embedding-cache key); None for random weights."
         return None if self.weights_file is None else hash_file(self.weights_file)
+
+# %% ../../nbs/10_fm.registry.ipynb #747ed65b
+PREPROCESS_PRESETS = { # name -> FMCfg preprocessing fields it sets ('size': the input side) and what it reproduces
+    'native': dict(doc="the FM's own pretrained config (timm's evaluation pipeline)"),
+    'fairmedfm': dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=CLIP_MEAN, std=CLIP_STD, doc='FairMedFM, datasets other than below'),
+    'fairmedfm_cxr': dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=(0.5056,) * 3, std=(0.252,) * 3, doc='FairMedFM on CheXpert, MIMIC-CXR, COVID-CT-MD, ADNI'),
+    'fairmedfm_gf3300': dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=(0.2756,) * 3, std=(0.1708,) * 3, doc='FairMedFM on Harvard-GF3300'),
+    'dne': dict(size=224, interpolation='bilinear', crop_pct=1.0, mean=(0.0,) * 3, std=(1.0,) * 3, doc='DNE: Resize((224, 224)), ToTensor, no normalisation'),
+    'fairtune': dict(size=224, interpolation='bilinear', crop_pct=0.875, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='FairTune: Resize(256), CenterCrop(224), ImageNet statistics'),
+    'bmft_skin': dict(size=256, interpolation='bilinear', crop_pct=1.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='BMFT/SWiFT skin: Resize(256, 256), ImageNet statistics'),
+    'bmft_xray': dict(size=224, interpolation='bilinear', crop_pct=1.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='BMFT/SWiFT X-ray: Resize(224, 224), ImageNet statistics'),
+}
+
+def with_preprocess(cfg:FMCfg, preset:str='native') -> FMCfg:
+    "`cfg` with the preprocessing of a preset (`PREPROCESS_PRESETS`) in place of its own."
+    if preset not in PREPROCESS_PRESETS:
+        raise InputError(f"unknown preprocessing preset {preset!r}; did you mean {difflib.get_close_matches(preset, list(PREPROCESS_PRESETS), n=3)}? Presets: {list(PREPROCESS_PRESETS)}")
+    p = {k: v for k, v in PREPROCESS_PRESETS[preset].items() if k != 'doc'}
+    if 'size' in p: p['input_size'] = (cfg.input_size[0], p['size'], p.pop('size'))
+    return dataclasses.replace(cfg, **p, preprocess=preset)
+
+def fm_preprocess(cfg:FMCfg|str, # an FM's cfg or registered name
+                  preset:str|None=None # a preprocessing preset to apply first
+                 ) -> Preprocess:
+    "The batch transform an FM's cfg asks for: resize to size/crop_pct with its interpolation, centre crop, normalise."
+    cfg = get_fm_cfg(cfg) if isinstance(cfg, str) else cfg
+    if preset is not None: cfg = with_preprocess(cfg, preset)
+    c, _, s = cfg.input_size
+    return Preprocess(size=s, mean=tuple(cfg.mean), std=tuple(cfg.std), channels=c, interpolation=cfg.interpolation, crop_pct=cfg.crop_pct)
 
 # %% ../../nbs/10_fm.registry.ipynb #fd868828
 def weights_root() -> Path:
@@ -194,23 +224,47 @@ def _import_global(dotted:str):
     mod, _, attr = dotted.rpartition('.')
     return getattr(importlib.import_module(mod), attr)
 
+def _file_kind(path:Path) -> str|None:
+    "What a weight file holds, judged from its first bytes: 'zip', 'pickle', 'safetensors', 'text' or None."
+    with open(path, 'rb') as f: head = f.read(64)
+    if head.startswith(b'PK\x03\x04'): return 'zip'
+    if head[:1] == b'\x80': return 'pickle'
+    if len(head) > 8 and head[8:9] == b'{' and 8 + int.from_bytes(head[:8], 'little') <= path.stat().st_size: return 'safetensors'
+    return 'text' if all(32 <= b < 127 or b in b'\t\r\n' for b in head) else None
+
+_KIND_HINT = dict(zip='it is a PyTorch checkpoint (torch.save format): give it a .pth suffix', pickle='it is a pickle (old torch.save format): give it a .pth suffix',
+                  safetensors='it is a safetensors file: give it the .safetensors suffix', text='it is a text file (an error page or a link saved in place of the weights?)')
+
+def _unreadable(path:Path, what:str, err:Exception) -> InputError:
+    kind = _file_kind(path)
+    hint = None if kind in (('safetensors',) if what == 'safetensors' else ('zip', 'pickle')) else _KIND_HINT.get(kind)
+    m = re.search(r'WeightsUnpickler error:\s*([^\n]+)', str(err))  # torch's own advice (weights_only=False) would run code: left out
+    reason = type(err).__name__ + (f': {(m[1] if m else str(err).strip()).splitlines()[0].split(". ")[0][:160]}' if str(err).strip() else '')
+    return InputError(f"{path}: cannot be read as a {what} file ({reason}); " + (hint or 'the file is truncated or damaged: compare its size and sha256 with the source')
+                      + ". Expected a state dict saved with torch.save (.pth/.bin/.pt) or with safetensors (.safetensors).")
+
 def load_checkpoint_file(path, safe_globals:tuple=()) -> dict:
     "Read a checkpoint without running code: safetensors, or `torch.load(weights_only=True)` with an optional allowlist."
     path = Path(path)
     if not path.is_file(): raise InputError(f"{path}: weight file not found")
-    if path.suffix == '.safetensors': return load_file(path, device='cpu')
+    if path.stat().st_size == 0: raise InputError(f"{path}: the weight file is empty (0 bytes); copy it again from its source")
+    if path.suffix == '.safetensors':
+        try: return load_file(path, device='cpu')
+        except SafetensorError as e: raise _unreadable(path, 'safetensors', e) from None
     try:
         with torch.serialization.safe_globals([_import_global(g) for g in safe_globals]):
             return torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as e:
         g, why = re.search(r'GLOBAL (\S+)', str(e)), re.search(r'WeightsUnpickler error:\s*(.+)', str(e))
+        if g is None and _file_kind(path) != 'pickle': raise _unreadable(path, 'PyTorch checkpoint', e) from None
         what = f"needs {g[1]}, which would run code" if g else f"is not a plain weights pickle ({why[1].strip() if why else 'unsupported'})"
         raise InputError(f"{path}: refused to load: the pickle {what}. "
                          "Convert the file to a plain state dict or safetensors, or, if you trust it and the class is harmless, "
                          "add it to the FM's `safe_globals`.") from None
     except RuntimeError as e:
-        if 'TorchScript' not in str(e): raise
+        if 'TorchScript' not in str(e): raise _unreadable(path, 'PyTorch checkpoint', e) from None
         raise InputError(f"{path}: is a TorchScript archive, which cannot be loaded safely; use a plain state-dict copy of the same weights") from None
+    except (EOFError, KeyError, ValueError, OverflowError, UnicodeDecodeError) as e: raise _unreadable(path, 'PyTorch checkpoint', e) from None
 
 # %% ../../nbs/10_fm.registry.ipynb #96dbc1cc
 def extract_state_dict(ckpt:dict, key:str|None=None, source='checkpoint') -> dict:
@@ -272,14 +326,34 @@ def _allowed_keys(fm:FM) -> tuple:
     if fm.proj is None: unexpected.append('proj.*')
     return missing, unexpected
 
-def load_fm_weights(fm:FM, path) -> FM:
+_PATCH_KEYS = ('patch_embed.proj.weight', 'visual.conv1.weight', 'patch_embeddings.projection.weight') # timm/MAE/DINOv2, OpenAI CLIP, Hugging Face
+
+def _check_patch_size(sd:dict, fm:FM, path, resample:bool):
+    "Refuse a checkpoint whose ViT patch embedding has another patch size than `fm`'s, unless `resample`."
+    pe = getattr(getattr(fm.backbone, 'patch_embed', None), 'proj', None)
+    if not isinstance(pe, nn.Conv2d): return
+    want = tuple(pe.weight.shape[-2:])
+    for k, v in sd.items():
+        if k.endswith(_PATCH_KEYS) and v.ndim == 4 and tuple(v.shape[-2:]) != want:
+            got = tuple(v.shape[-2:])
+            if not resample:
+                raise InputError(f"{path}: the checkpoint's patch embedding ({k}) has {got[0]}×{got[1]} patches, FM {fm.cfg.name!r} {want[0]}×{want[1]}: "
+                                 f"the weights were trained for another patch size (e.g. a ViT-B/32 file for a B/16 model). Choose the FM that matches the "
+                                 f"checkpoint, or pass resample_patch=True to resample the patch embedding (the model then differs from the one trained).")
+            _log.warning(f"{path}: patch embedding resampled from {got[0]}×{got[1]} to {want[0]}×{want[1]} (resample_patch=True)")
+
+def load_fm_weights(fm:FM, path,
+                    resample_patch:bool=False # accept a ViT checkpoint of another patch size (its patch embedding is resampled)
+                   ) -> FM:
     "Load a local checkpoint into `fm`: safe read, key conversion, checked key lists, sha256 check where known."
     path = Path(path); cfg = fm.cfg
     entry = weights_manifest().get(cfg.name, {})
     sha = {**cfg.sha256, **({Path(entry['file']).name: entry['sha256']} if {'file', 'sha256'} <= set(entry) else {})}.get(path.name)
     if sha and (got := hash_file(path)) != sha:
         raise InputError(f"{path}: sha256 {got} differs from the expected {sha} for FM {cfg.name!r}; wrong or corrupted file")
-    sd = convert_state_dict(extract_state_dict(load_checkpoint_file(path, cfg.safe_globals), cfg.state_dict_key, path), fm)
+    sd = extract_state_dict(load_checkpoint_file(path, cfg.safe_globals), cfg.state_dict_key, path)
+    _check_patch_size(sd, fm, path, resample_patch)
+    sd = convert_state_dict(sd, fm)
     own = fm.state_dict()
     for k in [k for k in sd if k.startswith('head.') and k in own and sd[k].shape != own[k].shape]:
         _log.info(f"{path}: {k} has shape {tuple(sd.pop(k).shape)}, the FM head another; the head stays new")
@@ -308,6 +382,8 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
               num_classes:int=1, # outputs of `head` (0: no head)
               cfg_overlay:dict|None=None, # other `FMCfg` fields to override
               seed:int|None=None, # seed for the random initialisation (global RNG untouched)
+              preprocess:str='native', # preprocessing preset (`PREPROCESS_PRESETS`): 'native', 'fairmedfm', 'dne', 'fairtune', ...
+              resample_patch:bool=False, # accept a ViT checkpoint of another patch size (its patch embedding is resampled)
               **kw) -> FM:
     "Build a registered FM with random or local weights; `None` keyword arguments are dropped."
     kw = {k: v for k, v in kw.items() if v is not None}
@@ -317,13 +393,15 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
     if cfg.open_clip_cfg is not None or (path is not None and (path.parent/'open_clip_config.json').exists()):
         cfg = _with_open_clip_config(cfg, path)
     if cfg.pool == 'proj' and not cfg.proj_dim: raise InputError(f"FM {cfg.name!r}: pool='proj' needs a CLIP projection, and this FM has none")
+    cfg = with_preprocess(cfg, preprocess)
+    img_size = img_size or PREPROCESS_PRESETS[preprocess].get('size')
     if img_size: cfg = dataclasses.replace(cfg, input_size=(cfg.input_size[0], img_size, img_size))
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None: torch.manual_seed(seed)
         backbone = _entrypoints[cfg.name.split('.')[0]](cfg, **kw)
         if img_size and hasattr(backbone, 'set_input_size'): backbone.set_input_size(img_size=img_size)
         fm = FM(backbone, cfg, num_classes)
-    return fm if path is None else load_fm_weights(fm, path)
+    return fm if path is None else load_fm_weights(fm, path, resample_patch)
 
 # %% ../../nbs/10_fm.registry.ipynb #55c15a4c
 _TINY = dict(input_size=(3, 32, 32), mean=(0.5,) * 3, std=(0.5,) * 3, license='n/a (random weights)')
@@ -337,7 +415,7 @@ register_fm(timm_backbone, name='test_resnet', cfgs={'': FMCfg(arch='resnet18', 
 register_fm(timm_backbone, name='test_convnext', cfgs={'': FMCfg(arch='convnext_atto', pool='avg', model_kwargs=dict(depths=(1, 1, 1, 1), dims=(8, 16, 32, 64)), **_TINY)})
 
 _TINY_CLIP = dict(_TINY, pool='proj', mean=CLIP_MEAN, std=CLIP_STD)
-register_fm(open_clip_backbone, name='test_clip', cfgs={'': FMCfg(open_clip_cfg=dict(embed_dim=16, quick_gelu=True, text_cfg=_TINY_TEXT,
+register_fm(open_clip_backbone, name='test_clip', cfgs={'': FMCfg(open_clip_cfg=dict(embed_dim=16, quick_gelu=True, text_cfg=dict(_TINY_TEXT, vocab_size=49408), # CLIP's BPE vocabulary: its tokenizer ships with open_clip
             vision_cfg=dict(image_size=32, layers=2, width=32, head_width=16, patch_size=8, mlp_ratio=2)), **_TINY_CLIP)})
 register_fm(open_clip_backbone, name='test_clip_timm', cfgs={'': FMCfg(open_clip_cfg=dict(embed_dim=16, text_cfg=_TINY_TEXT,
             vision_cfg=dict(image_size=32, timm_model_name='test_vit', timm_pool='', timm_proj='linear')), **_TINY_CLIP)})
@@ -417,7 +495,8 @@ def fm_table(pattern:str='*') -> pd.DataFrame:
     def present(c):
         try: return resolve_weights(c) is not None
         except InputError: return False
-    rows = [dict(name=n, arch=c.arch if c.open_clip_cfg is None else 'open_clip', pool=c.pool, input=c.input_size[-1], interpolation=c.interpolation,
+    rows = [dict(name=n, arch=c.arch if c.open_clip_cfg is None else 'open_clip', pool=c.pool, input=c.input_size[-1], interpolation=c.interpolation, crop_pct=c.crop_pct,
+                 cache_size=fm_preprocess(c).resize_to,
                  mean=tuple(round(m, 3) for m in c.mean), std=tuple(round(s, 3) for s in c.std),
                  weights=c.weight_files[0] if c.weight_files else '', present=present(c), license=c.license)
             for n in list_fms(pattern) for c in [_cfgs[n]]]

@@ -8,12 +8,14 @@ from typing import Callable
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from ..core import InputError
 from .core import Setup, register_method
+from ..embed import ProbeHead
 from ..samplers import cell_ids, resampling_sampler, reweighting_weights
-from ..train import bce_loss
+from ..train import bce_loss, Callback
 
 # %% auto #0
 __all__ = ['class_weighted_loss', 'wbce_loss', 'erm', 'resampling', 'reweighting', 'GroupDROLoss', 'groupdro', 'GradReverse',
-           'grad_reverse', 'AdversarialModel', 'adversarial', 'DomainIndependentModel', 'own_group_loss', 'domainind']
+           'grad_reverse', 'AdversarialModel', 'TrainingLength', 'adversarial', 'DomainIndependentModel',
+           'own_group_loss', 'domainind']
 
 # %% ../../nbs/21_methods.baselines.ipynb #1cbe0545
 def _bce_each(logits, labels): return F.binary_cross_entropy_with_logits(logits.view(-1), labels.float().view(-1), reduction='none')
@@ -133,16 +135,23 @@ class AdversarialModel(nn.Module):
         per_cell = torch.zeros(len(u), dtype=ce.dtype, device=ce.device).index_add(0, inv, ce) / torch.bincount(inv).to(ce.dtype)
         return per_cell.mean() if len(u) else ce.sum()
 
+class TrainingLength(Callback):
+    "Tell the adversary how many steps training takes (DANN's schedule ramps over them)."
+    def __init__(self, adv:AdversarialModel): self.adv = adv
+    def before_fit(self, L): self.adv.total_steps = L.epochs * len(L.train_loader)
+
 @register_method
 def adversarial(model, train, criterion:str='eqodds', fair_coeff:float=1., class_coeff:float=1., hidden:int=128,
-                schedule:str='constant', total_steps:int=1, loss:str='bce'):
+                schedule:str='constant', loss:str='bce'):
     "LAFTR-style adversarial debiasing with a gradient-reversal layer."
-    adv = AdversarialModel(model, int(train.g.max()) + 1, criterion, hidden, fair_coeff, schedule, total_steps)
+    if isinstance(model, ProbeHead) and isinstance(model.proj, nn.Identity): # a linear probe has no encoder to debias: give it a hidden layer
+        model = ProbeHead(model.head.in_features, hidden=hidden)
+    adv = AdversarialModel(model, int(train.g.max()) + 1, criterion, hidden, fair_coeff, schedule)
     cls = class_weighted_loss(loss, train.y)
     def loss_fn(logits, labels, groups):
         if adv.training: adv.step += 1
         return class_coeff * cls(logits, labels, groups) + adv.adversary_loss(labels, groups)
-    return Setup(adv, loss_fn)
+    return Setup(adv, loss_fn, callbacks=[TrainingLength(adv)])
 
 # %% ../../nbs/21_methods.baselines.ipynb #33ce41a8
 class DomainIndependentModel(nn.Module):
