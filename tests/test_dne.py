@@ -6,7 +6,8 @@ from fairkit.core import InputError
 from fairkit.data.meta import FairDataset, validate_metadata
 from fairkit.data.cache import write_image_cache, FairImageDataset, Preprocess, make_loader
 from fairkit.embed import embedding_datasets, cached_embeddings, ProbeHead
-from fairkit.train import TinyCNN, fit
+from fairkit.train import TinyCNN, fit, InputEdit
+from fairkit.run import run_experiment
 from fairkit.methods.dne import (DebiasedNoise, add_noise, save_noise, load_noise, train_sa_probe, sa_scores, dne_loss, gezo,
                                  train_dne_gezo, train_dne_whitebox, QueryCounter, fm_query_fn, serve_embeddings, http_query_fn,
                                  dne_report, sa_monitor)
@@ -72,7 +73,7 @@ def test_noise_gets_no_gradient_while_probing(toy):
     fit(head, make_loader(emb['train'], 32, shuffle=True), make_loader(emb['val'], 64), epochs=2, seed=0)
     assert nz.noise.grad is None and not nz.noise.requires_grad
     model = TinyCNN(width=8)  # FM in the loop (upstream's path): the frozen noise is still not optimised and gets no gradient
-    fit(model, make_loader(ds['train'], 32, shuffle=True), None, epochs=1, select=None, input_edit=nz, seed=0)
+    fit(model, make_loader(ds['train'], 32, shuffle=True), None, epochs=1, select=None, callbacks=[InputEdit(nz)], seed=0)
     assert nz.noise.grad is None
 
 
@@ -141,3 +142,37 @@ def test_dne_report_matches_definitions():
     r = dne_report(y, p, g, ['F', 'M'])
     assert (r['tpr/M'], r['tnr/M'], r['tpr/F'], r['tnr/F']) == (1., .5, .5, 1.)
     assert math.isclose(r['eo_p'], .5) and math.isclose(r['eo_n'], .5) and math.isclose(r['di'], -1.)
+
+
+@pytest.mark.parametrize('kwargs', [dict(optimizer='gezo', mode='paper', rounds=2, n_candidates=2, gezo_batch_size=32),
+                                    dict(optimizer='gezo', mode='faithful', rounds=2, n_candidates=2, gezo_batch_size=32, track_every=0),
+                                    dict(optimizer='whitebox', epochs=2, lr=1e-2, objective='entropy')])
+def test_dne_runs_end_to_end(tmp_path, kwargs):
+    "Both optimisers through the run stages on the Bias Lab: noise artefacts, SA probe before/after, query counts, DNE's report."
+    m = run_experiment(dataset='biaslab_cxr', dataset_kwargs=dict(n=240, size=32), model='test_vit', usage='lp', method='dne',
+                       method_kwargs=dict(sa_epochs=3, sa_lr=1e-2, **kwargs), epochs=2, bootstrap=0, device='cpu', out_dir=str(tmp_path/'run'))
+    out, rec = tmp_path/'run', m['method']
+    assert (out/'noise.pt').exists() and (out/'noise.png').exists() and (out/'input_edit.pt').exists()
+    assert load_noise(out/'noise.pt').shape == (32, 32)
+    assert rec['sa_positive'] == 'M' and {'sa_before_acc', 'sa_before_auc', 'sa_after_acc', 'sa_after_auc', 'sa_retrained_acc'} <= set(rec)
+    assert {'tpr/F', 'tpr/M', 'tnr/F', 'tnr/M', 'eo_p', 'eo_n', 'di'} <= set(rec['dne_test'])
+    assert 'auc' in m['splits']['test']
+    if kwargs['optimizer'] == 'gezo':
+        per_round = 2 * (2 * 2 + 2) if kwargs['mode'] == 'paper' else 2 * 2 * 2
+        assert rec['gezo_batch_queries'] == 2 * per_round and rec['gezo_image_queries'] == 2 * per_round * 32
+        assert ('gezo_monitor_batch_queries' in rec) == (kwargs.get('track_every', 1) > 0)
+        assert (out/'dne_history.csv').exists()
+    else: assert rec['whitebox_fm_passes'] == 2 * (144 // 64)
+
+
+def test_dne_through_fairkit_run_cli(tmp_path):
+    "The user's command: `fairkit run -p method dne -p method_kwargs '{...}'`, with a black-box GeZO search."
+    import json, subprocess, sys
+    out = tmp_path/'run'
+    r = subprocess.run([str(Path(sys.executable).parent/'fairkit'), 'run', '-p', 'dataset', 'biaslab_cxr', '-p', 'dataset_kwargs', '{n: 240, size: 32}',
+                        '-p', 'model', 'test_vit', '-p', 'usage', 'lp', '-p', 'method', 'dne', '-p', 'epochs', '2', '-p', 'bootstrap', '0',
+                        '-p', 'method_kwargs', '{"optimizer": "gezo", "mode": "paper", "rounds": 2, "n_candidates": 2, "sa_epochs": 2}',
+                        '-p', 'device', 'cpu', '--out-dir', str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((out/'metrics.json').read_text())['method']
+    assert rec['mode'] == 'paper' and rec['gezo_batch_queries'] == 2 * 2 * (2 * 2 + 2)

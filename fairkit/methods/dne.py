@@ -12,14 +12,16 @@ import matplotlib.pyplot as plt
 from ..core import InputError, atomic_write, get_device, seed_everything, progress
 from ..data.cache import make_loader
 from ..embed import model_embed, ProbeHead
-from ..train import fit
+from ..core import save_table
+from ..train import fit, predict
 from ..metrics import evaluate, get_metric
+from .core import register_method, Outcome, Predictor
 
 # %% auto #0
-__all__ = ['DNE_OBJECTIVES', 'GEZO_MODES', 'add_noise', 'DebiasedNoise', 'save_noise', 'load_noise', 'show_noise', 'sa_loss',
-           'train_sa_probe', 'sa_positive', 'sa_scores', 'dne_loss', 'train_dne_whitebox', 'QueryCounter',
-           'fm_query_fn', 'gezo', 'round_batches', 'train_dne_gezo', 'serve_embeddings', 'http_query_fn', 'dne_report',
-           'plot_group_rates', 'plot_sa_rounds', 'sa_monitor']
+__all__ = ['DNE_OBJECTIVES', 'GEZO_MODES', 'DNE_OPTIMIZERS', 'add_noise', 'DebiasedNoise', 'save_noise', 'load_noise',
+           'show_noise', 'sa_loss', 'train_sa_probe', 'sa_positive', 'sa_scores', 'dne_loss', 'train_dne_whitebox',
+           'QueryCounter', 'fm_query_fn', 'gezo', 'round_batches', 'train_dne_gezo', 'serve_embeddings',
+           'http_query_fn', 'dne_report', 'plot_group_rates', 'plot_sa_rounds', 'sa_monitor', 'dne']
 
 # %% ../../nbs/23_methods.dne.ipynb #d0e00007
 def add_noise(x:torch.Tensor, # normalised images (B, C, H, W)
@@ -396,3 +398,63 @@ def sa_monitor(query_fn:Callable, sa_head:nn.Module, noise:DebiasedNoise, ds, ba
         s = sa_scores(sa_head, emb, ds.g)
         return dict(sa_acc=s['acc'], sa_auc=s['auc'])
     return monitor
+
+# %% ../../nbs/23_methods.dne.ipynb #d0e00071
+DNE_OPTIMIZERS = ('gezo', 'whitebox', 'none')
+
+@register_method(kind='procedure')
+def dne(ctx, optimizer:str='gezo', # 'gezo' (black-box), 'whitebox' (gradients), 'none' (apply `noise_path` as is)
+        mode:str='paper', # GeZO: 'paper' (reconstruction) or 'faithful' (upstream code)
+        objective:str='neg_ce', # 'neg_ce' (upstream), 'entropy', 'uniform_kl'
+        rounds:int=50, n_candidates:int=10, sigma:float=0.03, momentum:float=0.9, batches_per_round:int=2,
+        gezo_batch_size:int=128, skip_wasted:bool=False,
+        epochs:int=25, lr:float=5e-5, reset_optimizer_each_epoch:bool=True, # white-box
+        lambda_sa:float=1.0, lambda_reg:float=1e-3,
+        per_channel:bool=False, clamp:bool=False, noise_path:str|None=None, # noise shape, clipping, initial/fixed noise file
+        sa_epochs:int=50, sa_lr:float=1e-4, # SA probe (upstream: Adam 1e-4, 50 epochs)
+        query_url:str|None=None, # embedding service for the black-box queries (default: the run's FM)
+        track_every:int=1 # monitor SA accuracy on validation every this many rounds/epochs (0: never)
+       ) -> Outcome:
+    "DNE: one input noise that hides the attribute from a frozen FM (GeZO black-box or white-box), then a linear probe on edited images."
+    if ctx.params.get('usage') != 'lp': raise InputError(f"method 'dne' edits the input of a frozen FM and needs usage 'lp', got usage {ctx.params.get('usage')!r}")
+    if optimizer not in DNE_OPTIMIZERS: raise InputError(f"dne: optimizer must be one of {DNE_OPTIMIZERS}, got {optimizer!r}")
+    if optimizer == 'none' and noise_path is None: raise InputError("dne: optimizer 'none' applies a given noise and needs noise_path")
+    backbone, ds, log = ctx.backbone(), ctx.datasets, ctx.log
+    groups = ds['train'].groups
+    emb = ctx.embeddings(backbone)
+    sa_head, _ = train_sa_probe(emb['train'], epochs=sa_epochs, lr=sa_lr, batch_size=ctx.fit_defaults.get('batch_size', 64), device=ctx.device, seed=ctx.seed)
+    rec = dict(sa_positive=sa_positive(groups), optimizer=optimizer, objective=objective)
+    rec.update({f'sa_before_{k}': v for k, v in sa_scores(sa_head, emb['val'].emb, emb['val'].g).items() if k != 'n'})
+    noise = DebiasedNoise.for_dataset(ds['train'], per_channel, clamp, init=load_noise(noise_path) if noise_path else 'zeros')
+    query = QueryCounter(http_query_fn(query_url) if query_url else fm_query_fn(backbone, ctx.device))
+    mon = sa_monitor(query, sa_head, noise, ds['val']) if track_every else None
+    every = lambda key: (lambda r, e: mon(r, e) if (r[key] + 1) % track_every == 0 else None) if mon else None
+    if optimizer == 'whitebox':
+        query.phase = 'monitor'  # the white-box search needs no queries; only monitoring goes through `query`
+        hist = train_dne_whitebox(backbone, sa_head, noise, make_loader(ds['train'], ctx.fit_defaults.get('batch_size', 64), shuffle=True, drop_last=True),
+                                  epochs, lr, lambda_sa, lambda_reg, objective, reset_optimizer_each_epoch, ctx.device, ctx.seed, every('epoch'))
+        rec.update(whitebox_fm_passes=int(hist.fm_passes.iloc[-1]), **query.record('whitebox_'))
+    elif optimizer == 'gezo':
+        hist, _ = train_dne_gezo(query, sa_head, noise, ds['train'], rounds, n_candidates, sigma, momentum, batches_per_round, gezo_batch_size,
+                                 mode, skip_wasted, lambda_sa, lambda_reg, objective, ctx.seed, every('round'))
+        rec.update(mode=mode, skip_wasted=skip_wasted, **query.record())
+    else: hist = pd.DataFrame()
+    noise.freeze()
+    save_noise(noise, ctx.stage/'noise.pt')
+    fig = show_noise(noise); ctx.save('noise.png', fig); plt.close(fig)
+    if len(hist):
+        save_table(hist, ctx.stage/'dne_history.csv')
+        if 'sa_acc' in hist:
+            fig = plot_sa_rounds(hist.dropna(subset=['sa_acc']), x='round' if 'round' in hist else 'epoch'); ctx.save('dne_sa.png', fig); plt.close(fig)
+    edited = ctx.embeddings(backbone, input_edit=noise)
+    rec.update({f'sa_after_{k}': v for k, v in sa_scores(sa_head, edited['val'].emb, edited['val'].g).items() if k != 'n'})
+    retrained, _ = train_sa_probe(edited['train'], epochs=sa_epochs, lr=sa_lr, batch_size=ctx.fit_defaults.get('batch_size', 64), device=ctx.device, seed=ctx.seed)
+    rec.update({f'sa_retrained_{k}': v for k, v in sa_scores(retrained, edited['val'].emb, edited['val'].g).items() if k != 'n'})
+    rec['noise_norm'] = float(noise.noise.norm())
+    head = ctx.build_model(backbone)
+    history = ctx.fit(head, datasets=edited)
+    pr = predict(head, make_loader(edited['test'], 1024), ctx.device)
+    rec['dne_test'] = dne_report(pr.y, pr.p, pr.group, groups)
+    log.info(f"dne: SA accuracy on val {rec['sa_before_acc']:.3f} -> {rec['sa_after_acc']:.3f} (retrained {rec['sa_retrained_acc']:.3f}); "
+             f"test EO_p {rec['dne_test']['eo_p']:.3f}, EO_n {rec['dne_test']['eo_n']:.3f}")
+    return Outcome(Predictor(head, input_edit=noise, backbone=backbone), record=rec, history=history)
