@@ -165,6 +165,7 @@ def test_dne_runs_end_to_end(tmp_path, kwargs):
     else: assert rec['whitebox_fm_passes'] == 2 * (144 // 64)
 
 
+@pytest.mark.slow  # a fresh `fairkit` process costs ~20 s of imports on a loaded machine; run_experiment above covers the same stages
 def test_dne_through_fairkit_run_cli(tmp_path):
     "The user's command: `fairkit run -p method dne -p method_kwargs '{...}'`, with a black-box GeZO search."
     import json, subprocess, sys
