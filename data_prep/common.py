@@ -255,6 +255,8 @@ def prepare(conv, args) -> dict:
                                loader=(conv.loader or load_image).__doc__)
         save_json(report, out/'prep_report.json')
         print(repr(cache))
+        print(f"\nready: fairkit run -p dataset {conv.name} -p dataset_kwargs \"{{root: {out.resolve()}}}\"  (or move {out} to $FAIRKIT_DATA/{conv.name})")
+    else: print(f"\nno image cache built (--no-cache): runs need one; build it with `fairkit prep {conv.name} --raw {prep.raw} --out {out}`")
     return dict(metadata=df, summary=summary, report=report, cache=cache, out=out)
 
 # ---------------------------------------------------------------------------------------------------
@@ -269,7 +271,7 @@ def parser(conv, prog:str|None=None) -> argparse.ArgumentParser:
     if conv.official:
         p.add_argument('--split', choices=['official', 'fairkit'], default='official',
                        help="'official': the distributor's patient-wise split" + (' (val carved from its train part)' if conv.official == 'train_test' else '') + "; 'fairkit': a fresh patient split")
-    p.add_argument('--cache', action='store_true', help='also build the image cache in OUT/cache')
+    p.add_argument('--cache', action=argparse.BooleanOptionalAction, default=True, help='build the image cache in OUT/cache, which runs need (default; --no-cache: metadata only)')
     p.add_argument('--size', type=int, default=224, help='cache image side (default 224)')
     p.add_argument('--channels', type=int, choices=[1, 3], default=conv.channels, help=f'cache channels (default {conv.channels})')
     p.add_argument('--jobs', type=int, default=2, help='image decoding threads (default 2)')

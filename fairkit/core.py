@@ -196,6 +196,10 @@ class Registry:
         ns = [n for n, (_, m) in self._items.items() if fnmatch.fnmatchcase(n, pattern) and all(m.get(k) == v for k, v in meta.items())]
         return sorted(ns) if sort else ns
 
+    def entries(self, pattern:str='*') -> dict:
+        "{name: entry} in registration order."
+        return {n: self._items[n][0] for n in self.names(pattern, sort=False)}
+
     def __contains__(self, name): self.load(); return name in self._items
     def __len__(self): self.load(); return len(self._items)
 
@@ -233,5 +237,6 @@ class Registry:
     def __repr__(self): return f"Registry({self.kind!r}, {len(self._items)} entries)"
 
 def _same_definition(a, b) -> bool:
-    "The same source definition loaded twice (a notebook cell and its exported module)."
-    return getattr(a, '__qualname__', None) == getattr(b, '__qualname__', object()) and getattr(a, '__doc__', None) == getattr(b, '__doc__', None)
+    "The same source definition loaded twice (a notebook cell and its exported module): same function, or same kind of record with the same name."
+    if hasattr(a, '__qualname__') and hasattr(b, '__qualname__'): return (a.__qualname__, a.__doc__) == (b.__qualname__, b.__doc__)
+    return type(a).__qualname__ == type(b).__qualname__ and getattr(a, 'name', None) == getattr(b, 'name', object())

@@ -9,17 +9,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple
 import numpy as np, pandas as pd
-from .core import InputError
+from .core import InputError, Registry
 
 # %% auto #0
-__all__ = ['check_scores', 'group_indices', 'UndefinedMetricWarning', 'SmallGroupWarning', 'MetricSpec', 'register_metric',
-           'list_metrics', 'get_metric', 'metric_table', 'auc', 'ap', 'bce', 'ece', 'ece_range', 'reliability_table',
-           'Confusion', 'confusion', 'acc', 'tpr', 'fnr', 'fpr', 'tnr', 'precision', 'f1', 'bal_acc', 'sr',
-           'val_f1_threshold', 'fairmedfm_threshold', 'DegenerateThresholdWarning', 'degenerate_threshold',
-           'GroupValues', 'auc_worst', 'auc_diff', 'auc_es', 'auc_es_std', 'bce_diff', 'loss_worst', 'ece_diff',
-           'ece_range_diff', 'ap_diff', 'acc_worst', 'acc_diff', 'dp_diff', 'dp_ratio', 'eqopp_diff', 'fpr_diff',
-           'eqodds_diff_max', 'eqodds_sim_mean', 'eqodds_ratio_min', 'tpr_ratio_dev', 'eodds_avg', 'evaluate',
-           'parse_key', 'metrics_frame', 'bootstrap_ci', 'evaluate_with_ci']
+__all__ = ['METRICS', 'check_scores', 'group_indices', 'UndefinedMetricWarning', 'SmallGroupWarning', 'MetricSpec',
+           'register_metric', 'list_metrics', 'get_metric', 'metric_table', 'auc', 'ap', 'bce', 'ece', 'ece_range',
+           'reliability_table', 'Confusion', 'confusion', 'acc', 'tpr', 'fnr', 'fpr', 'tnr', 'precision', 'f1',
+           'bal_acc', 'sr', 'val_f1_threshold', 'fairmedfm_threshold', 'DegenerateThresholdWarning',
+           'degenerate_threshold', 'GroupValues', 'auc_worst', 'auc_diff', 'auc_es', 'auc_es_std', 'bce_diff',
+           'loss_worst', 'ece_diff', 'ece_range_diff', 'ap_diff', 'acc_worst', 'acc_diff', 'dp_diff', 'dp_ratio',
+           'eqopp_diff', 'fpr_diff', 'eqodds_diff_max', 'eqodds_sim_mean', 'eqodds_ratio_min', 'tpr_ratio_dev',
+           'eodds_avg', 'evaluate', 'parse_key', 'metrics_frame', 'bootstrap_ci', 'evaluate_with_ci']
 
 # %% ../nbs/03_metrics.ipynb #bd8a624a
 def _in(split): return f" in split {split!r}" if split is not None else ""
@@ -138,7 +138,7 @@ class MetricSpec:
     uses: tuple                  # base metrics a fairness aggregate reads
     def __call__(self, *args, **kwargs): return self.fn(*args, **kwargs)
 
-_REGISTRY: dict[str, MetricSpec] = {}
+METRICS = Registry('metric')
 
 # %% ../nbs/03_metrics.ipynb #12b30e22
 def _weights(w, n:int) -> np.ndarray:
@@ -179,8 +179,8 @@ def register_metric(level:str='set', # 'set': one set of samples; 'fairness': an
     if level == 'fairness' and not uses: raise InputError("a fairness metric must name the set metrics it reads in `uses`")
     def deco(raw):
         fn = raw if level == 'fairness' else _user_facing(raw, needs_threshold)
-        _REGISTRY[raw.__name__] = MetricSpec(raw.__name__, fn, raw, level, higher_is_better, needs_threshold,
-                                             defined_for_k, tuple(range), tuple(uses))
+        METRICS.add(raw.__name__, MetricSpec(raw.__name__, fn, raw, level, higher_is_better, needs_threshold,
+                                             defined_for_k, tuple(range), tuple(uses)))
         return fn
     return deco
 
@@ -190,21 +190,18 @@ def list_metrics(pattern:str='*', # shell-style filter on the name, e.g. 'auc*'
                  needs_threshold:bool|None=None # filter on threshold use
                 ) -> list:
     "Names of the registered metrics, in registration order."
-    return [s.name for s in _REGISTRY.values() if fnmatch.fnmatch(s.name, pattern)
+    return [s.name for s in METRICS.entries().values() if fnmatch.fnmatch(s.name, pattern)
             and level in (None, s.level) and needs_threshold in (None, s.needs_threshold)]
 
 def get_metric(name:str) -> MetricSpec:
     "The registered metric `name` (callable); `InputError` with close matches if unknown."
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
-        raise InputError(f"unknown metric {name!r}" + (f"; did you mean {close}?" if close else "") + " (list_metrics() lists all)")
-    return _REGISTRY[name]
+    return METRICS.get(name)
 
 def metric_table() -> pd.DataFrame:
     "The registry as a table: one row per metric with its metadata and the first line of its docstring."
     return pd.DataFrame([dict(name=s.name, level=s.level, higher_is_better=s.higher_is_better,
                               needs_threshold=s.needs_threshold, defined_for_k=s.defined_for_k, range=s.range,
-                              doc=(s.raw.__doc__ or '').strip().split('\n')[0]) for s in _REGISTRY.values()])
+                              doc=(s.raw.__doc__ or '').strip().split('\n')[0]) for s in METRICS.entries().values()])
 
 # %% ../nbs/03_metrics.ipynb #780ccb15
 def _tie_blocks(y, p, W):
@@ -515,12 +512,12 @@ def _set_values(y, p, W, taus:dict) -> dict:
     "Every registered set metric (and n, n_pos, n_neg, confusion counts) on one set; arrays of shape (B,)."
     out = {'n': W.sum(1), 'n_pos': W @ y}
     out['n_neg'] = out['n'] - out['n_pos']
-    out.update({s.name: s.raw(y, p, W) for s in _REGISTRY.values() if s.level == 'set' and not s.needs_threshold})
+    out.update({s.name: s.raw(y, p, W) for s in METRICS.entries().values() if s.level == 'set' and not s.needs_threshold})
     for pol, tau in taus.items():
         c = _confusion(y, p, W, tau)
         out.update({f'{k}@{pol}': v for k, v in c._asdict().items()})
         with _where(policy=pol):
-            out.update({f'{s.name}@{pol}': s.raw(c) for s in _REGISTRY.values() if s.level == 'set' and s.needs_threshold})
+            out.update({f'{s.name}@{pol}': s.raw(c) for s in METRICS.entries().values() if s.level == 'set' and s.needs_threshold})
     return out
 
 def _aggregate(spec:MetricSpec, g:GroupValues, nan_policy:str):
@@ -535,7 +532,7 @@ def _aggregate(spec:MetricSpec, g:GroupValues, nan_policy:str):
 
 def _policy_view(vals:dict, pol) -> dict:
     "Base-metric name → value for one policy: threshold-free names, plus `name@pol` read as `name`."
-    return {s.name: vals[s.name if not s.needs_threshold else f'{s.name}@{pol}'] for s in _REGISTRY.values()
+    return {s.name: vals[s.name if not s.needs_threshold else f'{s.name}@{pol}'] for s in METRICS.entries().values()
             if s.level == 'set' and (pol is not None or not s.needs_threshold)}
 
 def _record_arrays(y, p, idx:dict, W, taus:dict, nan_policy:str, pair):
@@ -549,7 +546,7 @@ def _record_arrays(y, p, idx:dict, W, taus:dict, nan_policy:str, pair):
     for pol in (None, *taus):
         views = [_policy_view(per[l], pol) for l in labels]
         g = GroupValues({k: np.stack([v[k] for v in views]) for k in views[0]}, _policy_view(out, pol), labels, pair)
-        for s in _REGISTRY.values():
+        for s in METRICS.entries().values():
             if s.level != 'fairness' or s.needs_threshold != (pol is not None): continue
             key = s.name + ('' if pol is None else f'@{pol}')
             with _where(policy=pol): out[key], bad[key] = _aggregate(s, g, nan_policy)
@@ -591,7 +588,7 @@ def evaluate(y, # binary labels of the split
              pair:tuple|None=None, # the two groups `eodds_avg` compares when K > 2
              min_count:int=10 # warn about groups with fewer positives or negatives than this
             ) -> dict:
-    "Every metric of `metrics.md` on one split as one flat record (overall, per group, fairness, thresholds)."
+    "Every registered metric on one split as one flat record (overall, per group, fairness, thresholds)."
     y, p, g = check_scores(y, p, groups)
     idx, taus = group_indices(g, group_order, split), _thresholds(thresholds)
     _choice(nan_policy, 'nan_policy', ('propagate', 'omit'))
@@ -629,7 +626,7 @@ def metrics_frame(record:dict # a record from `evaluate` (optionally with `boots
     for k, v in record.items():
         if k.endswith(_CI) or isinstance(v, bool) or not isinstance(v, (int, float, np.number)): continue
         m, pol, grp = parse_key(k)
-        if not grp and m != 'tau' and not (m in _REGISTRY and _REGISTRY[m].level == 'fairness'): grp = 'overall'
+        if not grp and m != 'tau' and not (m in METRICS and METRICS.get(m).level == 'fairness'): grp = 'overall'
         row = dict(metric=m, policy=pol, group=grp, value=float(v))
         if has_ci: row.update({c[1:]: record.get(k + c, np.nan) for c in _CI})
         rows.append(row)
@@ -659,8 +656,8 @@ def _boot_weights(rng, unit, n_units:int, strata:list, b:int) -> np.ndarray:
 def _expand(metrics, keys:list) -> list:
     "Record keys for registry names (all their keys) or exact keys; `InputError` for anything else."
     out = []
-    for m in (list(_REGISTRY) if metrics is None else metrics):
-        if m in _REGISTRY: out += [k for k in keys if parse_key(k)[0] == m]
+    for m in (METRICS.names(sort=False) if metrics is None else metrics):
+        if m in METRICS: out += [k for k in keys if parse_key(k)[0] == m]
         elif m in keys: out.append(m)
         else: raise InputError(f"unknown metric or record key {m!r}; expected a registered metric (list_metrics()) or a key such as 'acc@0.5' or 'auc/F'")
     return list(dict.fromkeys(out))

@@ -326,14 +326,11 @@ def evaluate_predictor(ctx:Context, predictor:Predictor, B:int) -> tuple:
     return pd.concat(parts, ignore_index=True), splits, thresholds
 
 # %% ../nbs/30_run.ipynb #82aee132
-def _evaluate_split(pred:pd.DataFrame, groups:list, split:str, thresholds:dict, B:int, seed:int) -> dict:
-    y, p, g = pred.y.to_numpy(), pred.p.to_numpy(), pred.group.to_numpy()
-    rec = evaluate(y, p, g, thresholds=thresholds, split=split, group_order=groups)
-    if B: rec.update(bootstrap_ci(y, p, g, metrics=HEADLINE + ['tpr', 'fpr'], thresholds=thresholds, B=B, seed=seed, group_order=groups))
-    return rec
-
-def _save_figures(pred:pd.DataFrame, rec:dict, out:Path) -> list:
-    figs = {'group_metrics.png': plot_group_metrics(rec), 'roc_by_group.png': plot_roc_by_group(pred.y, pred.p, pred.group),
+def _save_figures(pred:pd.DataFrame, rec:dict, thresholds:dict, out:Path, policy:str='val_f1') -> list:
+    "Per-group metrics at the headline table's threshold policy, ROC and calibration by group, as PNG files."
+    gm = plot_group_metrics(rec, metrics=('auc', f'tpr@{policy}', f'fpr@{policy}'))
+    gm.axes[0].set_title(f"test, threshold {policy} (τ = {thresholds[policy]:.3f})", fontsize=9)
+    figs = {'group_metrics.png': gm, 'roc_by_group.png': plot_roc_by_group(pred.y, pred.p, pred.group),
             'calibration_by_group.png': plot_calibration_by_group(pred.y, pred.p, pred.group)}
     for name, fig in figs.items():
         with atomic_write(out/name, 'wb') as f: fig.savefig(f, format='png', dpi=90, bbox_inches='tight')
@@ -377,7 +374,7 @@ def _run(p:dict, out:Path, log) -> dict:
     main = pred.split.isin(['val', 'test'])
     pred = pd.concat([pred[main].join(ctx.data.meta[['sample_id'] + attr_cols], on='index'), pred[~main]], ignore_index=True)
     save_table(pred, stage/'predictions.parquet')
-    figures = _save_figures(pred[pred.split == 'test'], splits['test'], stage)
+    figures = _save_figures(pred[pred.split == 'test'], splits['test'], thresholds, stage)
     frame = pd.concat([metrics_frame(r).assign(split=s) for s, r in splits.items()], ignore_index=True)
     save_table(frame, stage/'metrics.csv')
     res = dict(params=p, attribute=ctx.datasets['train'].attribute.name, groups=ctx.groups, thresholds=thresholds, splits=splits,

@@ -28,7 +28,7 @@ def fixture(name, tmp_path):
 def run(name, raw, out, *extra):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        return data_prep.main(name, ['--raw', str(raw), '--out', str(out), *extra])
+        return data_prep.main(name, ['--raw', str(raw), '--out', str(out), *([] if '--cache' in extra or '--size' in extra else ['--no-cache']), *extra])
 
 def _norm(s): return ['-' if pd.isna(v) else f'{float(v):g}' if isinstance(v, (int, float, np.number)) else str(v) for v in s]
 
@@ -163,12 +163,13 @@ def test_images_absent(name, tmp_path):
     assert len(meta) == n - 2 and not set(meta.path) & set(gone)
     assert 'image missing (--allow-missing-images)' in load_json(out/'prep_report.json')['steps'][-1]['reason']
 
-def test_unreadable_image_listed(tmp_path):
+def test_unreadable_image_listed(tmp_path, capsys):
     truth, raw, out = fixture('ham10000', tmp_path)
     (raw/truth.path[1]).write_bytes(b'not a jpeg')
-    res = run('ham10000', raw, out, '--cache', '--size', '8')
+    res = run('ham10000', raw, out, '--size', '8')  # the cache is built by default: runs need it
     assert len(res['metadata']) == len(truth) and res['report']['cache']['unreadable'] == 1
     assert pd.read_csv(out/'cache'/'unreadable.csv').sample_id.tolist() == [truth.sample_id[1]]
+    assert f'ready: fairkit run -p dataset ham10000 -p dataset_kwargs "{{root: {out.resolve()}}}"' in capsys.readouterr().out
 
 def test_chexpert_demographics(tmp_path):
     truth, raw, out = fixture('chexpert', tmp_path)

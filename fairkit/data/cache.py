@@ -16,7 +16,7 @@ from ..core import InputError, atomic_write, save_json, load_json, save_table, h
 from .meta import FairDataset, SPLITS
 
 # %% auto #0
-__all__ = ['ImageCache', 'write_image_cache', 'load_image', 'build_image_cache', 'resize_images', 'Preprocess',
+__all__ = ['ImageCache', 'write_image_cache', 'to_8bit', 'load_image', 'build_image_cache', 'resize_images', 'Preprocess',
            'FairImageDataset', 'make_loader']
 
 # %% ../../nbs/01a_data.cache.ipynb #c3c5f063
@@ -90,14 +90,24 @@ def _pil_filter(interpolation:str):
     if interpolation not in _FILTERS: raise InputError(f"interpolation {interpolation!r} is not known; expected one of {list(_FILTERS)}")
     return Image.Resampling[interpolation.upper()]
 
+def to_8bit(im:Image.Image) -> Image.Image:
+    "An 8-bit image: integer images deeper than 8 bits are scaled from their bit depth, float images from [0, 1] (or their own range)."
+    if im.mode not in ('I', 'I;16', 'I;16B', 'I;16L', 'F'): return im
+    a = np.asarray(im, dtype=np.float64)
+    if im.mode == 'F':
+        lo, hi = (0., 1.) if a.min() >= 0 and a.max() <= 1 else (float(a.min()), float(a.max()))
+    else:
+        lo, hi = 0., float(next((2 ** b - 1 for b in (8, 10, 12, 14, 16) if a.max() <= 2 ** b - 1), a.max()))
+    return Image.fromarray(np.round(255 * np.clip((a - lo) / max(hi - lo, 1e-12), 0, 1)).astype(np.uint8))
+
 def load_image(path, # image file
                size:int, # output side length
                channels:int=3, # 1 (grey) or 3 (RGB)
                interpolation:str='bilinear' # PIL resampling filter
               ) -> np.ndarray:
-    "Decode an image file to uint8 `(size, size, channels)`: short side resized to `size`, centre crop."
+    "Decode an image file to uint8 `(size, size, channels)`: short side resized to `size`, centre crop; deeper images mapped to 8 bits."
     with Image.open(path) as im:
-        im = im.convert('L' if channels == 1 else 'RGB')
+        im = to_8bit(im).convert('L' if channels == 1 else 'RGB')
         w, h = im.size; scale = size / min(w, h)
         im = im.resize((max(size, round(w*scale)), max(size, round(h*scale))), _pil_filter(interpolation))
         w, h = im.size; l, t = (w-size)//2, (h-size)//2

@@ -13,15 +13,16 @@ import pandas as pd, torch, torch.nn as nn, timm
 from timm.models import VisionTransformer
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from ..core import InputError, data_root, hash_file, get_logger
+from ..core import InputError, Registry, data_root, hash_file, get_logger
 from ..data.cache import Preprocess
 
 # %% auto #0
-__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'PREPROCESS_PRESETS', 'FMCfg', 'register_fm', 'list_fms',
-           'get_fm_cfg', 'timm_backbone', 'open_clip_backbone', 'FM', 'with_preprocess', 'fm_preprocess',
-           'weights_root', 'weights_manifest', 'resolve_weights', 'load_checkpoint_file', 'extract_state_dict',
-           'convert_state_dict', 'load_fm_weights', 'create_fm', 'dinov2_vitb14', 'clip_vitb16_openai',
-           'clip_vitb32_openai', 'medmae_vitb16', 'biomedclip_vitb16', 'fm_table', 'create_clip']
+__all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'FMS', 'ARCHS', 'PREPROCESS_PRESETS', 'WEIGHT_BUILDERS',
+           'FMCfg', 'register_fm', 'list_fms', 'get_fm_cfg', 'timm_backbone', 'open_clip_backbone', 'FM',
+           'with_preprocess', 'fm_preprocess', 'weights_root', 'weights_manifest', 'resolve_weights',
+           'load_checkpoint_file', 'extract_state_dict', 'convert_state_dict', 'load_fm_weights', 'create_fm',
+           'register_weight_builder', 'dinov2_vitb14', 'clip_vitb16_openai', 'clip_vitb32_openai', 'medmae_vitb16',
+           'biomedclip_vitb16', 'fm_table', 'create_clip']
 
 # %% ../../nbs/10_fm.registry.ipynb #5cb3bcb7
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -55,9 +56,8 @@ class FMCfg:
     preprocess:str='native' # preprocessing preset in force (`PREPROCESS_PRESETS`); 'native': the fields above as published
 
 # %% ../../nbs/10_fm.registry.ipynb #c47f23ce
-_entrypoints:dict = {} # arch -> entrypoint
-_cfgs:dict = {} # registry name -> FMCfg
-_default_name:dict = {} # arch -> name of its default tag
+FMS = Registry('foundation model', modules=['fairkit.fm.biaslab']) # registry name (`arch` or `arch.tag`) -> FMCfg
+ARCHS = Registry('FM architecture') # arch -> entrypoint, with the name of its default tag
 
 def register_fm(fn:Callable|None=None, *,
                 name:str|None=None, # registry arch name (default: `fn.__name__`)
@@ -68,23 +68,20 @@ def register_fm(fn:Callable|None=None, *,
         arch = name or fn.__name__
         for i, (tag, c) in enumerate((cfgs or {'': FMCfg()}).items()):
             full = f'{arch}.{tag}' if tag else arch
-            _cfgs[full] = dataclasses.replace(c, name=full, arch=c.arch or arch)
-            if i == 0: _default_name[arch] = full
-        _entrypoints[arch] = fn
+            FMS.add(full, dataclasses.replace(c, name=full, arch=c.arch or arch), arch=arch)
+            if i == 0: default = full
+        ARCHS.add(arch, fn, default=default)
         return fn
     return deco if fn is None else deco(fn)
 
 def list_fms(pattern:str='*') -> list:
     "Registered FM names (`arch` or `arch.tag`) matching a glob pattern."
-    return sorted(n for n in _cfgs if fnmatch.fnmatchcase(n, pattern))
+    return FMS.names(pattern)
 
 def get_fm_cfg(name:str) -> FMCfg:
     "A copy of the `FMCfg` of a registered name (`arch` means its default tag)."
-    full = name if name in _cfgs else _default_name.get(name)
-    if full is None:
-        close = difflib.get_close_matches(name, list(_cfgs), n=3)
-        raise InputError(f"unknown FM {name!r}; did you mean {close}? (list_fms() shows all {len(_cfgs)})")
-    return copy.deepcopy(_cfgs[full])
+    full = name if name in FMS or name not in ARCHS else ARCHS.meta(name)['default']
+    return copy.deepcopy(FMS.get(full))
 
 # %% ../../nbs/10_fm.registry.ipynb #e7a4aa28
 def _backbone_pool(cfg:FMCfg) -> str: return 'token' if cfg.pool == 'proj' else cfg.pool
@@ -389,7 +386,8 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
     kw = {k: v for k, v in kw.items() if v is not None}
     cfg = get_fm_cfg(name)
     cfg = dataclasses.replace(cfg, **{**(cfg_overlay or {}), **({} if pool is None else dict(pool=pool))})
-    path = resolve_weights(cfg, weights) if pretrained or weights is not None else None
+    build = WEIGHT_BUILDERS.get(cfg.name) if weights is None and cfg.name in WEIGHT_BUILDERS else None
+    path = build(cfg) if pretrained and build else resolve_weights(cfg, weights) if pretrained or weights is not None else None
     if cfg.open_clip_cfg is not None or (path is not None and (path.parent/'open_clip_config.json').exists()):
         cfg = _with_open_clip_config(cfg, path)
     if cfg.pool == 'proj' and not cfg.proj_dim: raise InputError(f"FM {cfg.name!r}: pool='proj' needs a CLIP projection, and this FM has none")
@@ -398,10 +396,17 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
     if img_size: cfg = dataclasses.replace(cfg, input_size=(cfg.input_size[0], img_size, img_size))
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None: torch.manual_seed(seed)
-        backbone = _entrypoints[cfg.name.split('.')[0]](cfg, **kw)
+        backbone = ARCHS.get(cfg.name.split('.')[0])(cfg, **kw)
         if img_size and hasattr(backbone, 'set_input_size'): backbone.set_input_size(img_size=img_size)
         fm = FM(backbone, cfg, num_classes)
     return fm if path is None else load_fm_weights(fm, path, resample_patch)
+
+# %% ../../nbs/10_fm.registry.ipynb #b1a5f00d
+WEIGHT_BUILDERS = Registry('weight builder') # FM name -> fn(cfg) -> Path: FMs whose weights the kit builds itself (`pretrained=True` builds them once)
+
+def register_weight_builder(name:str, fn:Callable):
+    "Let `create_fm(name, pretrained=True)` take its weights from `fn(cfg)` (a local file it builds or finds in a cache)."
+    WEIGHT_BUILDERS.add(name, fn)
 
 # %% ../../nbs/10_fm.registry.ipynb #55c15a4c
 _TINY = dict(input_size=(3, 32, 32), mean=(0.5,) * 3, std=(0.5,) * 3, license='n/a (random weights)')
@@ -499,7 +504,7 @@ def fm_table(pattern:str='*') -> pd.DataFrame:
                  cache_size=fm_preprocess(c).resize_to,
                  mean=tuple(round(m, 3) for m in c.mean), std=tuple(round(s, 3) for s in c.std),
                  weights=c.weight_files[0] if c.weight_files else '', present=present(c), license=c.license)
-            for n in list_fms(pattern) for c in [_cfgs[n]]]
+            for n in list_fms(pattern) for c in [FMS.get(n)]]
     return pd.DataFrame(rows)
 
 # %% ../../nbs/10_fm.registry.ipynb #1d7a035c
