@@ -94,13 +94,14 @@ def show_noise(noise:DebiasedNoise|torch.Tensor, title:str='DNE noise ε (pixel 
     "A picture of the noise: each channel as a map with a symmetric colour scale, and its histogram."
     t = (noise.noise if isinstance(noise, DebiasedNoise) else noise).detach().cpu().float()
     maps = [t] if t.ndim == 2 else list(t)
-    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3 * (len(maps) + 1), 2.8))
+    fig, axes = plt.subplots(1, len(maps) + 1, figsize=(3.2 * (len(maps) + 1), 2.8), layout='constrained')
     v = float(t.abs().max()) or 1.
     for i, (ax, m) in enumerate(zip(axes, maps)):
         im = ax.imshow(m.numpy(), cmap='RdBu_r', vmin=-v, vmax=v); ax.set_axis_off()
         ax.set_title(title if len(maps) == 1 else f'channel {i}', fontsize=9)
-    fig.colorbar(im, ax=axes[:-1], fraction=0.046)
+    fig.colorbar(im, ax=list(axes[:-1]), shrink=0.9)
     axes[-1].hist(t.numpy().ravel(), bins=40, color='0.4'); axes[-1].set_title(f'‖ε‖₂ = {float(t.norm()):.3g}', fontsize=9)
+    axes[-1].locator_params(axis='x', nbins=4); axes[-1].tick_params(labelsize=8)
     return fig
 
 # %% ../../nbs/23_methods.dne.ipynb #d0e00016
@@ -370,12 +371,12 @@ def plot_group_rates(reports:dict, # name -> `dne_report` record, e.g. {'plain p
                      title:str='TPR and TNR per group'):
     "Grouped bars of TPR and TNR per group for each report."
     keys = [k for k in next(iter(reports.values())) if k.startswith(('tpr/', 'tnr/'))]
-    fig, ax = plt.subplots(figsize=(1.1 * len(keys) + 2, 2.8))
+    fig, ax = plt.subplots(figsize=(1.1 * len(keys) + 1, 2.8), layout='constrained')
     w = 0.8 / len(reports)
     for i, (name, r) in enumerate(reports.items()):
         ax.bar(np.arange(len(keys)) + i * w, [r[k] for k in keys], w, label=f"{name} (EO_p {r['eo_p']:.2f}, EO_n {r['eo_n']:.2f})")
     ax.set_xticks(np.arange(len(keys)) + w * (len(reports) - 1) / 2, [k.upper().replace('/', ' ') for k in keys])
-    ax.set_ylim(0, 1.05); ax.set_title(title, fontsize=10); ax.legend(fontsize=8, loc='lower right')
+    ax.set_ylim(0, 1.05); ax.set_title(title, fontsize=10); ax.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
     return fig
 
 def plot_sa_rounds(history:pd.DataFrame, x:str='round', title:str='SA-probe accuracy on validation while the noise is learnt'):
