@@ -28,7 +28,7 @@ class Setup:
     info:dict=field(default_factory=dict) # recorded with the run (e.g. cell probabilities)
     callbacks:list=field(default_factory=list) # `fit` callbacks the method needs (e.g. a schedule over training steps)
 
-METHODS = Registry('method', modules=['fairkit.methods.baselines', 'fairkit.methods.thresholds', 'fairkit.methods.posthoc', 'fairkit.methods.fairtune'])
+METHODS = Registry('method', modules=['fairkit.methods.baselines', 'fairkit.methods.thresholds', 'fairkit.methods.posthoc', 'fairkit.methods.dne', 'fairkit.methods.fairtune'])
 
 def register_method(fn:Callable|None=None, *,
                     kind:str='setup', # 'setup': fn(model, train, **hparams) -> Setup; 'procedure': fn(ctx, **hparams) -> Outcome

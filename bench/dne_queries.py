@@ -1,0 +1,142 @@
+"""Benchmark DNE's noise optimisers on a chest-X-ray-like Bias Lab set with a frozen FM (3 seeds):
+
+1. queries: black-box (GeZO) batch queries that `mode='paper'` and `mode='faithful'` need to bring the SA probe's
+   validation accuracy down to the same target (halfway from its accuracy before editing to chance, 0.5).
+   Target: paper/faithful <= 0.5.
+2. white-box vs GeZO: FM passes (white-box: forward+backward per step; GeZO: forward per batch query) and search
+   wall time (monitoring excluded) to the same target.
+3. memory: peak memory of the disease probe with the noise frozen (fairkit: embeddings cached once, no graph) vs
+   trainable (upstream: the FM runs every batch and a graph is kept through it into `noise.grad`), each in a fresh
+   process; CPU: peak RSS (ru_maxrss) above the process's baseline; CUDA: torch.cuda.max_memory_allocated.
+
+    .venv/bin/python bench/dne_queries.py [--fm tiny_cnn] [--seeds 0 1 2] [--rounds 40] [--part queries memory]
+"""
+import argparse, json, os, resource, subprocess, sys, tempfile, time
+from pathlib import Path
+import numpy as np, pandas as pd, torch, torch.nn as nn
+from fairkit.core import save_json, seed_everything
+from fairkit.data.biaslab import biaslab_cxr
+from fairkit.data.cache import FairImageDataset, Preprocess, make_loader
+from fairkit.embed import embedding_datasets, ProbeHead, model_embed
+from fairkit.train import TinyCNN, fit
+from fairkit.methods.dne import (DebiasedNoise, QueryCounter, fm_query_fn, train_sa_probe, sa_scores, sa_monitor,
+                                 train_dne_gezo, train_dne_whitebox)
+
+RESULTS = Path(__file__).parent/'results'
+
+
+def setup(fm_name:str, n:int, size:int, seed:int):
+    "(frozen FM, {split: image dataset}): a CXR-like Bias Lab set whose training labels are correlated with sex."
+    data = biaslab_cxr('cxr_default', n=n, size=size, seed=seed, prevalence={'F': .6, 'M': .2})
+    if fm_name == 'tiny_cnn':  # a small CNN trained on the images' labels: a stand-in FM that encodes sex
+        pre = Preprocess(channels=3, mean=(0.5,), std=(0.25,))
+        ds = {s: FairImageDataset(data, s, preprocess=pre) for s in ('train', 'val', 'test')}
+        seed_everything(seed); fm = TinyCNN(width=16)
+        fit(fm, make_loader(ds['train'], 64, shuffle=True), None, epochs=4, lr=3e-3, select=None, seed=seed)
+    else:
+        from fairkit.fm.registry import create_fm
+        fm = create_fm(fm_name, pretrained=True, seed=seed)
+        ds = {s: FairImageDataset(data, s, preprocess=fm.preprocess) for s in ('train', 'val', 'test')}
+    return fm.eval().requires_grad_(False), ds
+
+
+def first_reach(h:pd.DataFrame, target:float, col:str):
+    "Value of `col` at the first row whose SA accuracy is at or below `target` (NaN if never)."
+    hit = h[h.sa_acc <= target]
+    return float(hit[col].iloc[0]) if len(hit) else float('nan')
+
+
+def queries(a) -> list:
+    rows = []
+    for seed in a.seeds:
+        fm, ds = setup(a.fm, a.n, a.size, seed)
+        emb = embedding_datasets(fm, ds, root=tempfile.mkdtemp())
+        head, _ = train_sa_probe(emb['train'], epochs=30, lr=3e-3, seed=seed)
+        before = sa_scores(head, emb['val'].emb, emb['val'].g)['acc']
+        target = 0.5 + (before - 0.5) / 2
+        row = dict(seed=seed, sa_acc_before=before, target=target)
+        for mode in ('faithful', 'paper'):
+            nz, q = DebiasedNoise.for_dataset(ds['train']), QueryCounter(fm_query_fn(fm, 'cpu'))
+            mon, spent = sa_monitor(q, head, nz, ds['val']), [0.]
+            def timed(rec, eps):  # search time = elapsed minus the time spent monitoring
+                t0 = time.perf_counter(); search = t0 - t_start - spent[0]
+                out = mon(rec, eps); spent[0] += time.perf_counter() - t0
+                return {**out, 'search_s': search}
+            t_start = time.perf_counter()
+            h, _ = train_dne_gezo(q, head, nz, ds['train'], rounds=a.rounds, n_candidates=10, sigma=a.sigma, batch_size=64,
+                                  mode=mode, objective=a.objective, seed=seed, on_round=timed)
+            row.update({f'{mode}_queries': first_reach(h, target, 'total_batch_queries'), f'{mode}_s': first_reach(h, target, 'search_s'),
+                        f'{mode}_final_sa_acc': float(h.sa_acc.iloc[-1])})
+        nz, spent = DebiasedNoise.for_dataset(ds['train']), [0.]
+        mon = sa_monitor(fm_query_fn(fm, 'cpu'), head, nz, ds['val'])
+        def timed_wb(rec, noise):
+            search = rec['seconds'] - spent[0]
+            t0 = time.perf_counter(); out = mon(rec, noise); spent[0] += time.perf_counter() - t0
+            return {**out, 'search_s': search}
+        h = train_dne_whitebox(fm, head, nz, make_loader(ds['train'], 64, shuffle=True, drop_last=True), epochs=a.wb_epochs,
+                               lr=a.wb_lr, objective=a.objective, device='cpu', seed=seed, on_epoch=timed_wb)
+        row.update(whitebox_passes=first_reach(h, target, 'fm_passes'), whitebox_s=first_reach(h, target, 'search_s'),
+                   whitebox_final_sa_acc=float(h.sa_acc.iloc[-1]))
+        row['paper_over_faithful'] = row['paper_queries'] / row['faithful_queries']
+        print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+        rows.append(row)
+    return rows
+
+
+def memory_child(a):
+    "One variant in this process: peak memory of `--steps` disease-probe steps."
+    from fairkit.fm.registry import create_fm
+    dev = torch.device(a.device)
+    fm = (create_fm(a.mem_fm, seed=0) if a.mem_fm != 'tiny_cnn' else TinyCNN(width=16)).to(dev).eval().requires_grad_(False)
+    c, s = (fm.cfg.input_size[0], fm.cfg.input_size[-1]) if hasattr(fm, 'cfg') else (3, 224)
+    x = torch.rand(a.batch, c, s, s, device=dev); y = torch.randint(0, 2, (a.batch,), device=dev).float()
+    noise = DebiasedNoise((s, s), init=torch.randn(s, s) * 0.01).to(dev)
+    head = ProbeHead(model_embed(fm, x[:1]).shape[1]).to(dev)
+    opt = torch.optim.AdamW(head.parameters(), 1e-3)
+    if dev.type == 'cuda': torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if a.memory_child == 'frozen':  # fairkit: noise frozen, embeddings computed once under no_grad, head trains on them
+        noise.freeze()
+        with torch.no_grad(): e = model_embed(fm, noise(x))
+        for _ in range(a.steps):
+            loss = nn.functional.binary_cross_entropy_with_logits(head(e).view(-1), y); opt.zero_grad(); loss.backward(); opt.step()
+    else:  # upstream: noise.requires_grad stays True, the FM runs every step and its graph is kept into noise.grad
+        for _ in range(a.steps):
+            loss = nn.functional.binary_cross_entropy_with_logits(head(model_embed(fm, noise(x))).view(-1), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+        assert noise.noise.grad is not None
+    peak = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == 'cuda' else
+            (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024)
+    print(json.dumps(dict(variant=a.memory_child, peak_mb=round(peak, 1), kind='cuda max_memory_allocated' if dev.type == 'cuda' else 'RSS above baseline')))
+
+
+def memory(a) -> list:
+    out = []
+    for v in ('frozen', 'trainable'):
+        r = subprocess.run([sys.executable, __file__, '--memory-child', v, '--mem-fm', a.mem_fm, '--batch', str(a.batch),
+                            '--steps', str(a.steps), '--device', a.device], capture_output=True, text=True, check=True)
+        out.append(json.loads(r.stdout.strip().splitlines()[-1])); print(out[-1], flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--fm', default='tiny_cnn'); ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    ap.add_argument('--n', type=int, default=1200); ap.add_argument('--size', type=int, default=32)
+    ap.add_argument('--rounds', type=int, default=40); ap.add_argument('--sigma', type=float, default=0.1)
+    ap.add_argument('--objective', default='entropy'); ap.add_argument('--wb-epochs', type=int, default=10); ap.add_argument('--wb-lr', type=float, default=5e-3)
+    ap.add_argument('--part', nargs='+', default=['queries', 'memory'])
+    ap.add_argument('--mem-fm', default='vit_tiny_patch16_224.augreg_in21k_ft_in1k'); ap.add_argument('--batch', type=int, default=32)
+    ap.add_argument('--steps', type=int, default=3); ap.add_argument('--device', default='cpu')
+    ap.add_argument('--memory-child', default=None)
+    a = ap.parse_args()
+    if a.memory_child: return memory_child(a)
+    res = dict(args=vars(a))
+    if 'queries' in a.part:
+        rows = pd.DataFrame(queries(a)); res['queries'] = rows.to_dict('records')
+        res['summary'] = {k: dict(mean=float(rows[k].mean()), std=float(rows[k].std())) for k in rows if k != 'seed'}
+        print(rows.describe().loc[['mean', 'std']].round(3).T.to_string())
+    if 'memory' in a.part: res['memory'] = memory(a)
+    save_json(res, RESULTS/f'dne_queries{"" if a.device == "cpu" else "_" + a.device}.json')
+
+if __name__ == '__main__': main()

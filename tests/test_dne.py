@@ -1,0 +1,208 @@
+"DNE (fairkit.methods.dne): the noise edit, its file format, the optimisers' query accounting, the HTTP black box, and the method end to end."
+import math, tempfile
+from pathlib import Path
+import numpy as np, pandas as pd, pytest, torch, torch.nn as nn
+from fairkit.core import InputError
+from fairkit.data.meta import FairDataset, validate_metadata
+from fairkit.data.cache import write_image_cache, FairImageDataset, Preprocess, make_loader
+from fairkit.embed import embedding_datasets, cached_embeddings, ProbeHead
+from fairkit.train import TinyCNN, fit, InputEdit
+from fairkit.run import run_experiment
+from fairkit.methods.dne import (DebiasedNoise, add_noise, save_noise, load_noise, train_sa_probe, sa_scores, dne_loss, gezo,
+                                 train_dne_gezo, train_dne_whitebox, QueryCounter, fm_query_fn, serve_embeddings, http_query_fn,
+                                 dne_report, sa_monitor)
+
+
+@pytest.fixture(scope='module')
+def toy(tmp_path_factory):
+    "A tiny image set whose brightness carries the group (sex) and whose texture the label, with normalised datasets."
+    root = tmp_path_factory.mktemp('toy')
+    rng = np.random.default_rng(0); n = 240
+    y, sex = rng.integers(0, 2, n), rng.choice(['F', 'M'], n)
+    imgs = rng.integers(0, 80, (n, 16, 16, 1)).astype(np.uint8)
+    imgs[sex == 'M'] += 70; imgs[y == 1, ::2, ::2] += 100
+    split = np.where(np.arange(n) < 160, 'train', np.where(np.arange(n) < 200, 'val', 'test'))
+    meta = validate_metadata(pd.DataFrame(dict(sample_id=[f's{i}' for i in range(n)], path='', patient_id=[str(i) for i in range(n)],
+                                               label=y, split=split, sex=sex)))
+    data = FairDataset('toy', meta, write_image_cache(imgs, meta.sample_id, root/'cache'))
+    pre = Preprocess(channels=3, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
+    ds = {s: FairImageDataset(data, s, 'sex', preprocess=pre) for s in ('train', 'val', 'test')}
+    torch.manual_seed(0); fm = TinyCNN(width=8).requires_grad_(False)
+    with torch.no_grad():  # a frozen "FM": random convolutions whose batch-norm statistics are calibrated on the images
+        for m in fm.modules():
+            if isinstance(m, nn.BatchNorm2d): m.momentum = None
+        for x, *_ in make_loader(ds['train'], 40): fm(x)
+    fm.eval()
+    return dict(root=root, ds=ds, fm=fm)
+
+
+def test_zero_noise_identical_embeddings(toy):
+    fm, ds = toy['fm'], toy['ds']['val']
+    plain = cached_embeddings(fm, ds, root=toy['root']/'emb')
+    zero = cached_embeddings(fm, ds, root=toy['root']/'emb', input_edit=DebiasedNoise.for_dataset(ds))
+    assert np.array_equal(np.asarray(plain), np.asarray(zero))
+    assert len(list((toy['root']/'emb').iterdir())) == 2  # the edit is part of the cache key
+
+
+def test_broadcast_shapes_and_pixel_space():
+    x = torch.rand(2, 3, 224, 224)
+    nz = DebiasedNoise((224, 224), mean=(0.5,) * 3, std=(0.25,) * 3, init=torch.randn(224, 224) * 0.01)
+    out = nz(x)
+    assert out.shape == (2, 3, 224, 224)
+    torch.testing.assert_close(out * 0.25 + 0.5, x * 0.25 + 0.5 + nz.noise.detach(), rtol=0, atol=1e-5)
+    assert DebiasedNoise((3, 224, 224))(x).shape == (2, 3, 224, 224)
+    with pytest.raises(InputError, match='does not fit'): DebiasedNoise((3, 16, 16))(x)
+    with pytest.raises(InputError, match=r'\(H, W\) or \(C, H, W\)'): DebiasedNoise((5,))
+
+
+def test_noise_file_round_trip(tmp_path):
+    nz = DebiasedNoise((3, 8, 8), init=torch.randn(3, 8, 8))
+    save_noise(nz, tmp_path/'noise.pt')
+    assert torch.equal(load_noise(tmp_path/'noise.pt'), nz.noise.detach())
+    assert set(torch.load(tmp_path/'noise.pt', weights_only=True)) == {'noise'}
+    torch.save({'noise': nn.Parameter(torch.randn(224, 224))}, tmp_path/'dne_layer.pt')  # the authors' release holds a Parameter
+    assert load_noise(tmp_path/'dne_layer.pt').shape == (224, 224)
+    with pytest.raises(InputError, match='not found'): load_noise(tmp_path/'missing.pt')
+
+
+def test_noise_gets_no_gradient_while_probing(toy):
+    fm, ds = toy['fm'], toy['ds']
+    nz = DebiasedNoise.for_dataset(ds['train'], init=torch.randn(16, 16) * 0.05).freeze()
+    emb = embedding_datasets(fm, {s: ds[s] for s in ('train', 'val')}, root=toy['root']/'emb', input_edit=nz)
+    head = ProbeHead(emb['train'].emb.shape[1])
+    fit(head, make_loader(emb['train'], 32, shuffle=True), make_loader(emb['val'], 64), epochs=2, seed=0)
+    assert nz.noise.grad is None and not nz.noise.requires_grad
+    model = TinyCNN(width=8)  # FM in the loop (upstream's path): the frozen noise is still not optimised and gets no gradient
+    fit(model, make_loader(ds['train'], 32, shuffle=True), None, epochs=1, select=None, callbacks=[InputEdit(nz)], seed=0)
+    assert nz.noise.grad is None
+
+
+def test_sa_probe_reads_the_group(toy):
+    emb = embedding_datasets(toy['fm'], toy['ds'], root=toy['root']/'emb')
+    head, _ = train_sa_probe(emb['train'], epochs=20, lr=1e-2)
+    s = sa_scores(head, emb['val'].emb, emb['val'].g, emb['val'].groups)
+    assert s['positive'] == 'M' and s['acc'] > 0.8 and s['auc'] > 0.9
+
+
+@pytest.mark.parametrize('mode,per_round', [('faithful', lambda C, b: C * b * 2), ('paper', lambda C, b: b * (2 * C + 2))])
+def test_gezo_query_counters(toy, mode, per_round):
+    ds = toy['ds']['train']; C, b, bs, R = 3, 2, 16, 4
+    q = QueryCounter(lambda x: x.flatten(1)[:, :5])
+    hist, counter = train_dne_gezo(q, nn.Linear(5, 2), DebiasedNoise.for_dataset(ds), ds, rounds=R, n_candidates=C,
+                                   batches_per_round=b, batch_size=bs, mode=mode, seed=0)
+    assert counter is q and list(hist.batch_queries) == [per_round(C, b)] * R
+    rec = q.record()
+    assert rec['gezo_batch_queries'] == R * per_round(C, b) and rec['gezo_image_queries'] == R * per_round(C, b) * bs
+
+
+def test_gezo_faithful_trajectory_on_a_quadratic():
+    target = torch.linspace(-1, 1, 12).view(3, 4)
+    quad = lambda e, b: float(((e - target) ** 2).sum())
+    eps, hist = gezo(quad, torch.zeros(3, 4), lambda r: ['b0', 'b1'], rounds=20, n_candidates=4, sigma=0.2, mode='faithful', seed=3)
+    gen, e, ref = torch.Generator().manual_seed(3), torch.zeros(3, 4), []
+    for _ in range(20):  # "+u only, no acceptance": always move to the best of the C "+u" candidates
+        e = e + min([0.2 * torch.randn((3, 4), generator=gen) for _ in range(4)], key=lambda u: quad(e + u, 0)); ref.append(quad(e, 0))
+    np.testing.assert_allclose(hist.loss.to_numpy(), ref, rtol=1e-6)
+    torch.testing.assert_close(eps, e)
+    assert hist.accepted.all() and (hist.loss.diff().iloc[1:] > 0).any()
+
+
+def test_objectives_and_whitebox_step(toy):
+    fm, ds = toy['fm'], toy['ds']
+    emb = embedding_datasets(fm, ds, root=toy['root']/'emb')
+    head, _ = train_sa_probe(emb['train'], epochs=20, lr=1e-2)
+    nz = DebiasedNoise.for_dataset(ds['train'])
+    mon = sa_monitor(fm_query_fn(fm, 'cpu'), head, nz, ds['val'])
+    h = train_dne_whitebox(fm, head, nz, make_loader(ds['train'], 32, shuffle=True, drop_last=True), epochs=3, lr=2e-2,
+                           objective='uniform_kl', device='cpu', on_epoch=mon)
+    assert list(h.fm_passes) == [5, 10, 15] and h.sa_acc.iloc[-1] < mon(None, torch.zeros(16, 16))['sa_acc']
+    assert nz.noise.grad is None and not nz.noise.requires_grad and all(p.grad is None for p in fm.parameters())
+    with pytest.raises(InputError, match='objective'): dne_loss(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), torch.zeros(2), mode='x')
+
+
+def test_gezo_through_http_service(toy):
+    "The black-box setting end to end: GeZO queries a local embedding service over HTTP."
+    fm, ds = toy['fm'], toy['ds']['train']
+    srv = serve_embeddings(fm_query_fn(fm, 'cpu'))
+    try:
+        head = nn.Linear(fm.embed_dim, 2)
+        hist, q = train_dne_gezo(http_query_fn(srv.url, timeout=30), head, DebiasedNoise.for_dataset(ds), ds, rounds=2,
+                                 n_candidates=2, batch_size=16, mode='paper')
+        assert q.batch_queries == 2 * 2 * (2 * 2 + 2) and hist.image_queries.iloc[-1] == q.image_queries
+        with pytest.raises(InputError, match='expected embeddings'):
+            bad = serve_embeddings(lambda x: torch.zeros(1, 3))
+            try: http_query_fn(bad.url, timeout=30)(torch.zeros(2, 3, 4, 4))
+            finally: bad.shutdown(); bad.server_close()
+    finally: srv.shutdown(); srv.server_close()
+    with pytest.raises(InputError, match='unreachable'): http_query_fn(srv.url, timeout=2)(torch.zeros(1, 3, 4, 4))
+
+
+def test_dne_report_matches_definitions():
+    y = np.array([1, 1, 0, 0] * 2); p = np.array([.9, .8, .1, .7, .9, .2, .3, .4]); g = np.array(['M'] * 4 + ['F'] * 4)
+    r = dne_report(y, p, g, ['F', 'M'])
+    assert (r['tpr/M'], r['tnr/M'], r['tpr/F'], r['tnr/F']) == (1., .5, .5, 1.)
+    assert math.isclose(r['eo_p'], .5) and math.isclose(r['eo_n'], .5) and math.isclose(r['di'], -1.)
+
+
+@pytest.mark.parametrize('kwargs', [dict(optimizer='gezo', mode='paper', rounds=2, n_candidates=2, gezo_batch_size=32),
+                                    dict(optimizer='gezo', mode='faithful', rounds=2, n_candidates=2, gezo_batch_size=32, track_every=0),
+                                    dict(optimizer='whitebox', epochs=2, lr=1e-2, objective='entropy')])
+def test_dne_runs_end_to_end(tmp_path, kwargs):
+    "Both optimisers through the run stages on the Bias Lab: noise artefacts, SA probe before/after, query counts, DNE's report."
+    m = run_experiment(dataset='biaslab_cxr', dataset_kwargs=dict(n=240, size=32), model='test_vit', usage='lp', method='dne',
+                       method_kwargs=dict(sa_epochs=3, sa_lr=1e-2, **kwargs), epochs=2, bootstrap=0, device='cpu', out_dir=str(tmp_path/'run'))
+    out, rec = tmp_path/'run', m['method']
+    assert (out/'noise.pt').exists() and (out/'noise.png').exists() and (out/'input_edit.pt').exists()
+    assert load_noise(out/'noise.pt').shape == (32, 32)
+    assert rec['sa_positive'] == 'M' and {'sa_before_acc', 'sa_before_auc', 'sa_after_acc', 'sa_after_auc', 'sa_retrained_acc'} <= set(rec)
+    assert {'tpr/F', 'tpr/M', 'tnr/F', 'tnr/M', 'eo_p', 'eo_n', 'di'} <= set(rec['dne_test'])
+    assert 'auc' in m['splits']['test']
+    if kwargs['optimizer'] == 'gezo':
+        per_round = 2 * (2 * 2 + 2) if kwargs['mode'] == 'paper' else 2 * 2 * 2
+        assert rec['gezo_batch_queries'] == 2 * per_round and rec['gezo_image_queries'] == 2 * per_round * 32
+        assert ('gezo_monitor_batch_queries' in rec) == (kwargs.get('track_every', 1) > 0)
+        assert (out/'dne_history.csv').exists()
+    else: assert rec['whitebox_fm_passes'] == 2 * (144 // 64)
+
+
+@pytest.mark.slow  # a fresh `fairkit` process costs ~20 s of imports on a loaded machine; run_experiment above covers the same stages
+def test_dne_through_fairkit_run_cli(tmp_path):
+    "The user's command: `fairkit run -p method dne -p method_kwargs '{...}'`, with a black-box GeZO search."
+    import json, subprocess, sys
+    out = tmp_path/'run'
+    r = subprocess.run([str(Path(sys.executable).parent/'fairkit'), 'run', '-p', 'dataset', 'biaslab_cxr', '-p', 'dataset_kwargs', '{n: 240, size: 32}',
+                        '-p', 'model', 'test_vit', '-p', 'usage', 'lp', '-p', 'method', 'dne', '-p', 'epochs', '2', '-p', 'bootstrap', '0',
+                        '-p', 'method_kwargs', '{"optimizer": "gezo", "mode": "paper", "rounds": 2, "n_candidates": 2, "sa_epochs": 2}',
+                        '-p', 'device', 'cpu', '--out-dir', str(out)], capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rec = json.loads((out/'metrics.json').read_text())['method']
+    assert rec['mode'] == 'paper' and rec['gezo_batch_queries'] == 2 * 2 * (2 * 2 + 2)
+
+
+EFFICACY = dict(dataset='biaslab_cxr', model='biaslab_vit_tiny', pretrained=True, usage='lp', epochs=30, lr=3e-3, bootstrap=0, device='cpu')
+DNE_KWARGS = dict(optimizer='whitebox', objective='uniform_kl', epochs=5, lr=1e-3, sa_epochs=30, sa_lr=3e-3, track_every=0)
+
+@pytest.fixture(scope='module')
+def efficacy(tmp_path_factory):
+    "CXR-like Bias Lab whose labels are correlated with sex (prevalence F 0.6, M 0.2); frozen Bias Lab FM; plain probe vs DNE, 3 seeds."
+    root, rows = tmp_path_factory.mktemp('efficacy'), []
+    for seed in (0, 1, 2):
+        kw = dict(EFFICACY, seed=seed, dataset_kwargs=dict(n=1500, size=64, seed=seed, prevalence={'F': .6, 'M': .2}))
+        plain = run_experiment(method='erm', out_dir=str(root/f'plain{seed}'), **kw)
+        dne = run_experiment(method='dne', method_kwargs=DNE_KWARGS, out_dir=str(root/f'dne{seed}'), **kw)
+        rows.append(dict(seed=seed, sa_before=dne['method']['sa_before_acc'], sa_after=dne['method']['sa_after_acc'],
+                         sa_retrained=dne['method']['sa_retrained_acc'],
+                         gap_plain=plain['splits']['test']['eqopp_diff@0.5'], gap_dne=dne['splits']['test']['eqopp_diff@0.5'],
+                         auc_plain=plain['splits']['test']['auc'], auc_dne=dne['splits']['test']['auc']))
+    df = pd.DataFrame(rows); print(df.round(3).to_string())
+    return df
+
+@pytest.mark.slow  # six runs with the Bias Lab FM: several minutes on 2 CPU cores
+def test_dne_lowers_sa_probe_accuracy_on_the_biaslab(efficacy):
+    assert (efficacy.sa_after < efficacy.sa_before - 0.05).all()
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="not met with biaslab_vit_tiny (white-box uniform_kl, 3 seeds): the TPR gap is not lower on average; "
+                                        "see the DNE notebook and the closing note of issue 10")
+def test_dne_lowers_tpr_gap_on_the_biaslab(efficacy):
+    assert efficacy.gap_dne.mean() < efficacy.gap_plain.mean()
