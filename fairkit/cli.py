@@ -112,6 +112,11 @@ def _parser() -> argparse.ArgumentParser:
     dm.add_argument('--root', default='runs/demo', help='folder for the runs and the report (default: runs/demo)')
     dm.add_argument('--workers', type=int, default=2, help='local cells at a time (default 2)')
     for q in (sw, dm): q.add_argument('--log-output', action='store_true', help="stream the notebooks' output")
+    tu = sub.add_parser('tune', help='FairTune Stage 1 only: the mask search of a fairtune run, with several worker processes')
+    tu.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='a run parameter (value parsed as YAML)')
+    tu.add_argument('-f', '--params-file', help='YAML file of run parameters')
+    tu.add_argument('--workers', type=int, default=1, help='worker processes on this machine')
+    tu.add_argument('--rank', type=int, default=0, help='first worker rank of this process when several machines share the storage (rank 0 creates the study)')
     ls = sub.add_parser('list', help='list registered datasets, models, usages, methods, metrics, run parameters, converters or example grids')
     ls.add_argument('what', choices=['datasets', 'models', 'usages', 'methods', 'metrics', 'parameters', 'presets', 'converters', 'examples'])
     return ap
@@ -135,6 +140,10 @@ def main(argv:list|None=None):
             failed = _sweep(DEMO, a)
             _report([a.root], 'erm', str(Path(a.root)/'report.html'), None, 1000)
             if failed: sys.exit(1)
+        elif a.cmd == 'tune':
+            import json
+            from fairkit.methods.fairtune import tune
+            print(json.dumps(tune(parse_params(a.param, a.params_file), a.workers, a.rank), indent=1, default=str))
         elif a.cmd == 'report': _report(a.runs, None if a.baseline == 'none' else a.baseline, a.html, a.out, a.bootstrap)
         else: _list(a.what)
     except InputError as e:
