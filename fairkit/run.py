@@ -233,6 +233,8 @@ def make_context(p:dict, stage:Path, log=None) -> Context:
         if p['usage'] in CLIP_USAGES:
             from fairkit.fm.clip import zero_shot_classifier
             head = zero_shot_classifier(clip, class_prompts(p, data), root=stage.parent/'.text_embeddings').head
+            if torch.allclose(head.text_init[0], head.text_init[1]):
+                ctx.note("the two classes' prompts give the same text embedding (cut at the text tower's context length?): zero-shot scores are constant; pass shorter `prompts`")
             return head.requires_grad_(p['usage'] == 'clip_adapt')
         return bb if p['model'] == 'tiny_cnn' else apply_peft(bb, p['usage'], **p['usage_kwargs'])[0]
     datasets = {s: FairImageDataset(data, s, p['attribute'], preprocess=pre) for s in SPLITS}
