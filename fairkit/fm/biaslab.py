@@ -16,7 +16,7 @@ from ..train import fit
 from .registry import FMCfg, register_fm, register_weight_builder, timm_backbone, create_fm, weights_root
 
 # %% auto #0
-__all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'corpus_config', 'latent_targets', 'pretraining_corpus', 'recipe_of',
+__all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'FINETUNE_LR', 'corpus_config', 'latent_targets', 'pretraining_corpus', 'recipe_of',
            'MultiTaskLoss', 'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights', 'plot_curves', 'probe_predictions',
            'probe_report', 'probe_gap', 'finetune_auc']
 
@@ -77,17 +77,19 @@ def recipe_of(name:str, **recipe) -> dict:
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000014
 class MultiTaskLoss(nn.Module):
-    "Sum over tasks of the mean loss on the samples where the task is defined (BCE or squared error); logs per-task losses."
-    def __init__(self):
+    "Weighted sum over tasks of the mean loss on the samples where the task is defined (BCE or squared error); logs the unweighted per-task losses."
+    def __init__(self, weights:dict|None=None): # task: weight (default 1)
         super().__init__()
+        if bad := set(weights or {}) - set(TASKS): raise InputError(f"task weights for unknown tasks {sorted(bad)}; tasks are {list(TASKS)}")
         self.register_buffer('is_bce', torch.tensor([kind == 'bce' for _, kind in TASKS.values()]), persistent=False)
+        self.register_buffer('w', torch.tensor([float((weights or {}).get(t, 1)) for t in TASKS]), persistent=False)
         self.log = []
     def forward(self, logits, targets, groups=None):
         ok = ~torch.isnan(targets); t = torch.nan_to_num(targets)
         per = torch.where(self.is_bce, F.binary_cross_entropy_with_logits(logits, t, reduction='none'), (logits - t)**2)
         per = (per*ok).sum(0)/ok.sum(0).clamp(min=1)
         self.log.append(per.detach().cpu().numpy())
-        return per.sum()
+        return (per*self.w).sum()
 
 class _Corpus(torch.utils.data.Dataset):
     "Corpus images with their task targets, served in batches as `(x, targets, group, index)` like `FairImageDataset`."
@@ -106,7 +108,7 @@ def pretrain_biaslab_fm(name:str='biaslab_vit_tiny', # a Bias Lab FM
     images, targets, train = pretraining_corpus(r['corpus_n'], r['size'], r['seed'])
     fm = create_fm(name, num_classes=len(TASKS), seed=r['seed'])
     loader = make_loader(_Corpus(images[train], targets[train], fm.preprocess), r['batch_size'], shuffle=True, drop_last=True)
-    loss = MultiTaskLoss()
+    loss = MultiTaskLoss(r.get('task_weights'))
     hist = fit(fm, loader, None, epochs=r['epochs'], lr=r['lr'], weight_decay=r['weight_decay'], warmup_epochs=r['warmup_epochs'],
                loss_fn=loss, select=None, seed=r['seed'])
     per_epoch = np.stack(loss.log).reshape(r['epochs'], len(loader), len(TASKS)).mean(1)
@@ -215,20 +217,26 @@ def probe_gap(fm, data, # a frozen FM and a `FairDataset`
     return dict(auc=r['auc'], gap=r[metric], ci_low=ci[f'{metric}_ci_low'], ci_high=ci[f'{metric}_ci_high'])
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000042
+FINETUNE_LR = {  # (FM, init, usage): learning rate, each tuned on validation AUC (mean of 3 draws; the tuning table below)
+    ('biaslab_cnn', 'pretrained', 'full'): 3e-3, ('biaslab_cnn', 'pretrained', 'bitfit'): 1e-1, ('biaslab_cnn', 'random', 'full'): 1e-2}
+
 def finetune_auc(name:str, # a Bias Lab FM
                  init:str, # 'pretrained' or 'random'
                  usage:str, # a PEFT method ('full', 'lora', ...)
                  data, # a `FairDataset`
-                 epochs:int=3, lr:float=1e-3, batch_size:int=64, seed:int=0) -> float:
-    "Test AUC after training `usage` of the FM for `epochs` (best validation AUC kept)."
+                 epochs:int=3, lr:float|None=None, # None: the tuned one of `FINETUNE_LR`
+                 batch_size:int=64, seed:int=0) -> dict:
+    "Validation and test AUC after training `usage` of the FM for `epochs` (best validation epoch kept); `seed` fixes the fresh head too."
     from fairkit.data.cache import FairImageDataset
     from fairkit.fm.peft import apply_peft
     from fairkit.train import predict
     from fairkit.metrics import evaluate
     if init not in ('pretrained', 'random'): raise InputError(f"init must be 'pretrained' or 'random', got {init!r}")
-    fm = create_fm(name, pretrained=True) if init == 'pretrained' else create_fm(name, seed=seed)
+    if lr is None and (lr := FINETUNE_LR.get((name, init, usage))) is None:
+        raise InputError(f"no tuned learning rate for {(name, init, usage)}; pass lr= (tuned ones: {list(FINETUNE_LR)})")
+    fm = create_fm(name, pretrained=init == 'pretrained', seed=seed)
     model, _ = apply_peft(fm, usage)
     ds = {s: FairImageDataset(data, s, preprocess=fm.preprocess) for s in ('train', 'val', 'test')}
-    fit(model, make_loader(ds['train'], batch_size, shuffle=True), make_loader(ds['val'], 256), epochs=epochs, lr=lr, select='auc', seed=seed)
+    h = fit(model, make_loader(ds['train'], batch_size, shuffle=True), make_loader(ds['val'], 256), epochs=epochs, lr=lr, select='auc', seed=seed)
     pr = predict(model, make_loader(ds['test'], 256))
-    return float(evaluate(pr.y.to_numpy(), pr.p.to_numpy(), pr.group.to_numpy(), split='test')['auc'])
+    return dict(val_auc=float(h.val_auc.max()), auc=float(evaluate(pr.y.to_numpy(), pr.p.to_numpy(), pr.group.to_numpy(), split='test')['auc']))
