@@ -1,7 +1,7 @@
 "Bias Lab FM (issue 8): its surface, PEFT compatibility, the cached build, and the efficacy targets on one shared build."
 import multiprocessing as mp, os, warnings
 import numpy as np, pytest, torch
-from fairkit.core import load_json
+from fairkit.core import InputError, load_json
 from fairkit.data.biaslab import make_biaslab
 from fairkit.fm.registry import create_fm, list_fms
 from fairkit.fm.peft import apply_peft, apply_mask, list_peft, list_mask_spaces, mask_space, backbone_family
@@ -78,17 +78,22 @@ def test_shortcut_gap(cnn, seeds=(0, 1, 2)):
         assert r['ci_low'] > 0, (s, r)
 
 def _finetune_beats_scratch(seeds, n=600):
+    "At equal epochs, each arm at its learning rate tuned on validation AUC (`FINETUNE_LR`)."
     for s in seeds:
         d = make_biaslab('derm_default', n=n, seed=s)
-        scratch = finetune_auc('biaslab_cnn', 'random', 'full', d, seed=s)
+        scratch = finetune_auc('biaslab_cnn', 'random', 'full', d, seed=s)['auc']
         for usage in ('full', 'bitfit'):
-            auc = finetune_auc('biaslab_cnn', 'pretrained', usage, d, seed=s)
+            auc = finetune_auc('biaslab_cnn', 'pretrained', usage, d, seed=s)['auc']
             assert auc > scratch, (s, usage, auc, scratch)
 
 def test_finetune_beats_scratch(cnn): _finetune_beats_scratch(seeds=(0,))
 
 @pytest.mark.slow
 def test_finetune_beats_scratch_3_seeds(cnn): _finetune_beats_scratch(seeds=(0, 1, 2))
+
+def test_finetune_needs_a_tuned_or_given_lr():
+    with pytest.raises(InputError, match='no tuned learning rate'): finetune_auc('biaslab_cnn', 'pretrained', 'layernorm', None)
+    with pytest.raises(InputError, match="init must be"): finetune_auc('biaslab_cnn', 'imagenet', 'full', None)
 
 @pytest.mark.slow
 def test_vit_probe_and_sa_probe_derm():

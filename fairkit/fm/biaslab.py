@@ -69,7 +69,7 @@ register_fm(timm_backbone, name='biaslab_vit_tiny', cfgs={'': FMCfg(arch='vit_ti
 register_fm(timm_backbone, name='biaslab_cnn', cfgs={'': FMCfg(arch='resnet18', pool='avg', model_kwargs=_CNN, **_BL)})
 
 RECIPE = dict(version=1, corpus_n=2000, size=64, epochs=6, lr=2e-3, weight_decay=0.05, warmup_epochs=1, batch_size=128, tasks=list(TASKS), seed=0)
-_RECIPES = {'biaslab_vit_tiny': dict(epochs=30, batch_size=64, lr=1e-3, warmup_epochs=2), 'biaslab_cnn': dict(epochs=20, batch_size=64)}
+_RECIPES = {'biaslab_vit_tiny': dict(epochs=30, batch_size=64, lr=1e-3, warmup_epochs=2, task_weights={'disease_cxr': 5}), 'biaslab_cnn': dict(epochs=20, batch_size=64)}
 
 def recipe_of(name:str, **recipe) -> dict:
     "The full recipe of a Bias Lab FM: `RECIPE`, its own entries, then `recipe`."
