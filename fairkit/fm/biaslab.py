@@ -218,7 +218,8 @@ def probe_gap(fm, data, # a frozen FM and a `FairDataset`
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000042
 FINETUNE_LR = {  # (FM, init, usage): learning rate, each tuned on validation AUC (mean of 3 draws; the tuning table below)
-    ('biaslab_cnn', 'pretrained', 'full'): 3e-3, ('biaslab_cnn', 'pretrained', 'bitfit'): 1e-1, ('biaslab_cnn', 'random', 'full'): 1e-2}
+    ('biaslab_cnn', 'pretrained', 'full'): 3e-3, ('biaslab_cnn', 'pretrained', 'bitfit'): 1e-1, ('biaslab_cnn', 'random', 'full'): 1e-2,
+    ('biaslab_vit_tiny', 'pretrained', 'full'): 1e-3, ('biaslab_vit_tiny', 'pretrained', 'lora'): 3e-2, ('biaslab_vit_tiny', 'random', 'full'): 1e-1}
 
 def finetune_auc(name:str, # a Bias Lab FM
                  init:str, # 'pretrained' or 'random'
