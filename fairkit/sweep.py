@@ -4,7 +4,7 @@
 
 # %% ../nbs/31_sweep.ipynb #77bdcad4
 from __future__ import annotations
-import os, time, uuid, tempfile, importlib, contextlib, queue, traceback
+import os, json, time, uuid, tempfile, importlib, contextlib, queue, threading, traceback
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 import concurrent.futures
@@ -40,6 +40,27 @@ def _kernel_manager(env:dict|None, log=None):
 class RunFailed(RuntimeError):
     "A run notebook raised; the message names the executed notebook, the cell and the error."
 
+def _epoch_line(name:str, r:dict, elapsed:float) -> str:
+    "One progress line: run name, epoch k/n, losses and validation AUC, time since the run started."
+    scores = ', '.join(f"{k.replace('_', ' ')} {r[k]:.3f}" for k in ('train_loss', 'val_loss', 'val_auc') if k in r)
+    return f"  {name}: epoch {r['epoch']}/{r['epochs']}, {scores}, {elapsed:.0f}s elapsed"
+
+@contextlib.contextmanager
+def _epoch_lines(path:Path, name:str, every:float=1.0):
+    "Print a line for every epoch the run's `fit` appends to `path` (`fairkit.train.EpochLog`); yields the kernel's environment for it. Silent with FAIRKIT_PROGRESS=0."
+    if os.environ.get('FAIRKIT_PROGRESS', '1') == '0': yield {}; return
+    path.unlink(missing_ok=True); t0, stop = time.time(), threading.Event()
+    def show():
+        seen, done = 0, False
+        while not done:
+            done = stop.wait(every)
+            lines = path.read_text().split('\n')[:-1] if path.exists() else []  # complete lines only
+            for l in lines[seen:]: print(_epoch_line(name, json.loads(l), time.time() - t0), flush=True)
+            seen = len(lines)
+    th = threading.Thread(target=show, daemon=True); th.start()
+    try: yield {'FAIRKIT_EPOCH_LOG': str(path)}
+    finally: stop.set(); th.join(); path.unlink(missing_ok=True)
+
 def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|None=None,
                  overwrite:bool=False # train again even if the folder holds a finished run (with these or other parameters)
                 ) -> dict:
@@ -51,9 +72,9 @@ def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|Non
     out.mkdir(parents=True, exist_ok=True); p['out_dir'] = str(out)
     lit = lambda f: str(f).replace('{', '{{').replace('}', '}}')  # papermill formats paths with the parameters
     try:
-        with open(out/'kernel.log', 'a') as log:
+        with open(out/'kernel.log', 'a') as log, _epoch_lines(out/'.epochs.log', out.name) as epoch_env:
             pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p, log_output=log_output,
-                                progress_bar=False, kernel_name='python3', kernel_manager_class=_kernel_manager(env, log))
+                                progress_bar=False, kernel_name='python3', kernel_manager_class=_kernel_manager({**(env or {}), **epoch_env}, log))
     except pm.PapermillExecutionError as e:
         raise RunFailed(f"the run failed in cell {e.exec_count} of {out/'run.ipynb'}: {e.ename}: {e.evalue}") from None
     return load_json(out/'metrics.json')
