@@ -18,15 +18,19 @@ def parse_yaml_file(path) -> dict:
     "A YAML mapping from a file, with clear errors for a missing file or bad content."
     if not Path(path).exists(): raise InputError(f"parameter file {path} not found")
     try: d = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as e: raise InputError(f"{path}: not valid YAML: {e}") from None
+    except yaml.YAMLError as e: raise InputError(f"{path}: not valid YAML: {_one_line(e)}") from None
     if not isinstance(d, dict): raise InputError(f"{path}: expected a mapping of names to values, got {type(d).__name__}")
     return d
 
 def parse_params(pairs:list, params_file=None) -> dict:
     "Parameters from `-f` YAML and `-p name value` pairs (values parsed as YAML)."
     params = parse_yaml_file(params_file) if params_file else {}
-    for name, value in pairs or []: params[name] = yaml.safe_load(value)
+    for name, value in pairs or []:
+        try: params[name] = yaml.safe_load(value)
+        except yaml.YAMLError as e: raise InputError(f"-p {name} {value!r}: the value is not valid YAML: {_one_line(e)}") from None
     return params
+
+def _one_line(e) -> str: return '; '.join(l.strip() for l in str(e).splitlines() if l.strip() and l.strip() != '^')
 
 # %% ../nbs/33_cli.ipynb #ad2797b7
 DEMO = dict(base=dict(epochs=10, bootstrap=200, device='cpu',

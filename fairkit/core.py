@@ -11,8 +11,9 @@ import numpy as np, pandas as pd
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['InputError', 'seed_everything', 'get_device', 'data_root', 'runs_root', 'atomic_write', 'save_json', 'load_json',
-           'save_table', 'load_table', 'hash_config', 'hash_file', 'progress', 'get_logger', 'Registry', 'local_status']
+__all__ = ['InputError', 'seed_everything', 'parse_device', 'get_device', 'data_root', 'runs_root', 'atomic_write', 'save_json',
+           'load_json', 'save_table', 'load_table', 'hash_config', 'hash_file', 'progress', 'get_logger', 'Registry',
+           'local_status']
 
 # %% ../nbs/00_core.ipynb #cdc29316
 class InputError(ValueError):
@@ -33,13 +34,18 @@ def seed_everything(seed:int=0, # seed for python, numpy and torch
     return seed
 
 # %% ../nbs/00_core.ipynb #2638d126
+def parse_device(device:str):
+    "The `torch.device` of a name such as 'cpu', 'cuda:1' or 'mps' (whether it is available is not checked)."
+    import torch
+    try: return torch.device(device)
+    except (RuntimeError, TypeError): raise InputError(f"device={device!r} is not a device; expected 'cpu', 'cuda', 'cuda:N', 'mps' or None") from None
+
 def get_device(device:str|None=None # 'cuda', 'mps', 'cpu', or None for the best available
               ) -> torch.device:
     "The requested device, or the best available one (cuda > mps > cpu)."
     import torch
     if device is not None:
-        try: d = torch.device(device)
-        except (RuntimeError, TypeError): raise InputError(f"device={device!r} is not a device; expected 'cpu', 'cuda', 'cuda:N', 'mps' or None") from None
+        d = parse_device(device)
         if d.type == 'cuda' and not torch.cuda.is_available():
             raise InputError(f"device={device!r} requested but CUDA is not available; use 'cpu' or None")
         return d

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import concurrent.futures
 import fairkit
 from .core import InputError, load_json, save_json, progress
-from .run import check_params, run_dir, finished_run, expand_grid
+from .run import check_params, run_dir, make_run_dir, finished_run, expand_grid
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'CLUSTER_KEYS', 'template_path', 'RunFailed', 'run_notebook', 'plan_sweep', 'run_cell', 'gpu_slots',
@@ -69,13 +69,14 @@ def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|Non
     p = check_params(params); out = run_dir(p)
     if overwrite: (out/'metrics.json').unlink(missing_ok=True) # the finished marker: the run trains again and replaces the results
     elif (done := finished_run(p)) is not None: return done # nothing is rewritten; a folder of other parameters was refused above
-    out.mkdir(parents=True, exist_ok=True); p['out_dir'] = str(out)
+    make_run_dir(out); p['out_dir'] = str(out)
     lit = lambda f: str(f).replace('{', '{{').replace('}', '}}')  # papermill formats paths with the parameters
     try:
         with open(out/'kernel.log', 'a') as log, _epoch_lines(out/'.epochs.log', out.name) as epoch_env:
             pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p, log_output=log_output,
                                 progress_bar=False, kernel_name='python3', kernel_manager_class=_kernel_manager({**(env or {}), **epoch_env}, log))
     except pm.PapermillExecutionError as e:
+        if e.ename == 'InputError': raise InputError(f"{e.evalue} (found by the run in cell {e.exec_count} of {out/'run.ipynb'})") from None
         raise RunFailed(f"the run failed in cell {e.exec_count} of {out/'run.ipynb'}: {e.ename}: {e.evalue}") from None
     return load_json(out/'metrics.json')
 
@@ -88,9 +89,14 @@ def plan_sweep(spec:dict, root=None) -> list:
     if not isinstance(spec, dict): raise InputError(f"a sweep spec is a mapping with keys {list(SWEEP_KEYS)}; got {type(spec).__name__}")
     unknown = sorted(set(spec) - set(SWEEP_KEYS))
     if unknown: raise InputError(f"sweep spec has unknown key(s) {unknown}; expected {list(SWEEP_KEYS)}")
+    for k, what in (('base', 'run parameters to values'), ('grid', 'run parameters to lists of values'), ('cluster', 'settings')):
+        if not isinstance(spec.get(k) or {}, dict): raise InputError(f"sweep section {k!r} must be a mapping of {what}, got {type(spec[k]).__name__}: {spec[k]!r}")
     grid = spec.get('grid') or {}
+    if not grid: raise InputError("the sweep has no grid: give `grid:` with lists of values to cross (e.g. `seed: [0, 1, 2]`); one run is `fairkit run`")
     bad = [k for k, v in grid.items() if not isinstance(v, list) or not v]
     if bad: raise InputError(f"grid entries {bad} must be non-empty lists of values")
+    dup = {k: [v for i, v in enumerate(vs) if v in vs[:i]] for k, vs in grid.items()}
+    if any(dup.values()): raise InputError(f"grid entries repeat value(s) {({k: v for k, v in dup.items() if v})}: each cell would run twice; list every value once")
     cl = spec.get('cluster') or {}
     unknown = sorted(set(cl) - set(CLUSTER_KEYS))
     if unknown: raise InputError(f"sweep 'cluster' section has unknown key(s) {unknown}; expected {list(CLUSTER_KEYS)}")
@@ -174,7 +180,6 @@ def run_sweep(spec:dict, # grid spec: `base`, `grid`, optional `cluster`
              ) -> list:
     "Run every cell of the grid (reusing finished ones); one record per cell in grid order."
     cells = plan_sweep(spec, root)
-    if not cells: return []
     if workers is not None and workers < 1: raise InputError(f"workers must be >= 1, got {workers}")
     if cells_per_gpu < 1: raise InputError(f"cells_per_gpu must be >= 1, got {cells_per_gpu}")
     rootp, names = _root(cells, root), [Path(p['out_dir']).name for p in cells]

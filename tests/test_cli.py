@@ -25,18 +25,7 @@ def test_run_writes_results_and_prints_table(tmp_path):
     preds = pd.read_parquet(out/'predictions.parquet')
     assert {'sample_id', 'split', 'y', 'p', 'group'} <= set(preds.columns)
 
-@pytest.mark.parametrize('args, message', [
-    (['-p', 'epoch', '2'], "unknown run parameter(s) ['epoch']"),
-    (['-p', 'epochs', 'two'], "'epochs' must be int, got 'two'"),
-    (['-p', 'model', 'vit_huge'], "model='vit_huge' is not known"),
-    (['-p', 'dataset', 'nope'], "dataset='nope' is not known"),
-    (['-p', 'dataset', 'biaslab_cxr', '-p', 'dataset_kwargs', '{scenario: derm_default}'], "scenario 'derm_default' is not a cxr scenario"),
-    (['-f', 'missing.yaml'], 'parameter file missing.yaml not found'),
-])
-def test_run_rejects_bad_parameters(tmp_path, args, message):
-    r = fairkit('run', *args, '--out-dir', str(tmp_path/'x'), cwd=tmp_path)
-    assert r.returncode == 2 and message in r.stderr, r.stderr
-    assert not (tmp_path/'x'/'metrics.json').exists()
+# bad parameters, grid files and run folders: tests/test_bad_inputs.py (the CLI in this process, exit code 2, one line)
 
 def test_list_and_prep_help():
     assert 'biaslab_derm' in fairkit('list', 'datasets').stdout
