@@ -4,11 +4,11 @@ the CLI: exit code 2 and one line `fairkit: error: ...`, no traceback. Nothing t
 outside the test's own folder.
 
 `python tests/test_bad_inputs.py` prints the catalogue as a markdown table with the message each case gives now."""
-import contextlib, io, os, pickle, sys
+import contextlib, io, os, pickle, re
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from PIL import Image
-from fairkit.core import InputError, save_json, load_json, load_table
+from fairkit.core import InputError, save_json
 
 # ---- how a case is run -------------------------------------------------------------------------------------
 
@@ -71,7 +71,9 @@ def image(t, name, data:bytes):
 def weights(t, name, data:bytes, loader='file'):
     from fairkit.fm.registry import create_fm, load_checkpoint_file
     (t/name).write_bytes(data)
-    return load_checkpoint_file(t/name) if loader == 'file' else create_fm('test_vit', weights=t/name)
+    if loader == 'fm': return create_fm('test_vit', weights=t/name)
+    with pytest.raises(InputError, match=re.escape(str(t/name))): create_fm('test_vit', weights=t/name)  # refused through the FM too
+    return load_checkpoint_file(t/name)
 
 def _pth():
     import torch
