@@ -30,7 +30,11 @@ def parse_params(pairs:list, params_file=None) -> dict:
         except yaml.YAMLError as e: raise InputError(f"-p {name} {value!r}: the value is not valid YAML: {_one_line(e)}") from None
     return params
 
-def _one_line(e) -> str: return '; '.join(l.strip() for l in str(e).splitlines() if l.strip() and l.strip() != '^')
+def _one_line(e:yaml.YAMLError) -> str:
+    "A YAML error in one line: what is wrong and where."
+    if getattr(e, 'problem', None) is None: return ' '.join(str(e).split())
+    m = e.problem_mark
+    return f"{e.context + ': ' if e.context else ''}{e.problem}" + (f" (line {m.line + 1}, column {m.column + 1})" if m else '')
 
 # %% ../nbs/33_cli.ipynb #ad2797b7
 DEMO = dict(base=dict(epochs=10, bootstrap=200, device='cpu',
