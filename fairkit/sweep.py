@@ -26,6 +26,7 @@ def _kernel_manager(env:dict|None, log=None):
     class FairkitKernel(AsyncKernelManager):
         def __init__(self, **kw):
             super().__init__(**kw)
+            self.clients = [] # clients handed out (papermill's among them), closed by `close_clients`
             if os.name == 'posix':  # sockets are files with a unique absolute name (threads share one cwd)
                 self.transport, self.ip = 'ipc', os.path.join(tempfile.gettempdir(), f'fairkit-kernel-{uuid.uuid4().hex[:12]}')
         async def _async_start_kernel(self, **kw):
@@ -33,6 +34,11 @@ def _kernel_manager(env:dict|None, log=None):
             if log is not None: kw['stdout'] = kw['stderr'] = log
             return await super()._async_start_kernel(**kw)
         start_kernel = _async_start_kernel
+        def client(self, **kw):
+            kc = super().client(**kw); self.clients.append(kc); return kc
+        def close_clients(self):
+            "Stop the channels of every client handed out (a kept kernel's clients would otherwise stay open)."
+            while self.clients: self.clients.pop().stop_channels()
     return FairkitKernel
 
 class RunFailed(RuntimeError):
@@ -48,6 +54,7 @@ class WarmKernel:
     def manager(self):
         "The kernel manager for the next cell: a new kernel, or the current one with its namespace reset."
         from jupyter_core.utils import run_sync
+        if self.km is not None: self.km.close_clients()
         if self.km is not None and (self.cells >= self.max_cells or not run_sync(self.km.is_alive)()): self.retire()
         if self.km is None:
             self.km = _kernel_manager({**(self.env or {}), **_epoch_env(self.epoch_log)}, self.log)(kernel_name='python3')
@@ -60,11 +67,11 @@ class WarmKernel:
         try:
             await kc.wait_for_ready(timeout=60)
             await kc.execute_interactive('%reset -f', store_history=False, timeout=60)
-        finally: kc.stop_channels()
+        finally: self.km.close_clients()
     def retire(self):
         "Shut the kernel down; the next cell starts a new one."
         from jupyter_core.utils import run_sync
-        if self.km is not None: run_sync(self.km.shutdown_kernel)(now=True)
+        if self.km is not None: self.km.close_clients(); run_sync(self.km.shutdown_kernel)(now=True)
         self.km, self.cells = None, 0
     def __enter__(self): return self
     def __exit__(self, *exc): self.retire()

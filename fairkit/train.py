@@ -92,8 +92,8 @@ def val_scores(pred:pd.DataFrame, metrics:list=()) -> dict:
         r = evaluate(y, p, pred.group.to_numpy(), thresholds=taus, split='val')
     loss = float(F.binary_cross_entropy_with_logits(torch.tensor(pred.logit.to_numpy()), torch.tensor(y, dtype=torch.float64)))
     groups = list(dict.fromkeys(pred.group))
-    return dict(val_loss=loss, val_auc=float(r['auc']), val_auc_worst=float(r['auc_worst']), **{f'val_auc/{g}': float(r[f'auc/{g}']) for g in groups},
-                **{f'val_{k}': float(r.get(k, np.nan)) for k in metrics})
+    return {'val_loss': loss, 'val_auc': float(r['auc']), 'val_auc_worst': float(r['auc_worst']), **{f'val_auc/{g}': float(r[f'auc/{g}']) for g in groups},
+            **{f'val_{k}': float(r.get(k, np.nan)) for k in metrics}}  # a key asked for in `metrics` may also be a default one
 
 def dto_scores(group_aucs:np.ndarray # (epochs or runs, groups) validation AUCs
               ) -> np.ndarray:
