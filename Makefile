@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export FAIRKIT_DATA ?= $(CURDIR)/runs/data
 
-.PHONY: install demo test test-slow readme bench bench-sweep clean
+.PHONY: install demo test test-slow test-torch-floor readme bench bench-sweep clean
 
 $(STAMP): settings.ini setup.py constraints-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,6 +26,11 @@ test: install
 
 test-slow: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash .ci/test --slow
+
+# The lowest torch/torchvision settings.ini accepts, in its own venv (.venv-floor), with the torch-sensitive notebooks
+# and tests. Not part of `make test`: it downloads several GB (PyPI's torch is a CUDA build on x86_64).
+test-torch-floor:
+	bash .ci/torch-floor
 
 readme: install
 	$(BIN)/jupyter nbconvert --to markdown --stdout --log-level=ERROR nbs/index.ipynb > README.md

@@ -4,32 +4,37 @@
 
 # %% ../nbs/33_cli.ipynb #f0994503
 from __future__ import annotations
-import sys, argparse, shutil
+import os, sys, argparse, shutil, contextlib, importlib.util
 from pathlib import Path
 import yaml
-from .core import InputError
-from .run import RUN_DEFAULTS, summary_table, compare_runs, list_models, list_usages
-from .sweep import run_notebook, RunFailed, run_sweep, list_examples, example_path
-from .methods.core import list_methods
-from .data.meta import list_datasets
+import fairkit
+from .core import InputError, data_root, save_json, load_json, hash_config, local_status
 
 # %% auto #0
-__all__ = ['DEMO', 'parse_yaml_file', 'parse_params', 'main']
+__all__ = ['DEMO', 'parse_yaml_file', 'parse_params', 'listing', 'main']
 
 # %% ../nbs/33_cli.ipynb #50f7f03b
 def parse_yaml_file(path) -> dict:
     "A YAML mapping from a file, with clear errors for a missing file or bad content."
     if not Path(path).exists(): raise InputError(f"parameter file {path} not found")
     try: d = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as e: raise InputError(f"{path}: not valid YAML: {e}") from None
+    except yaml.YAMLError as e: raise InputError(f"{path}: not valid YAML: {_one_line(e)}") from None
     if not isinstance(d, dict): raise InputError(f"{path}: expected a mapping of names to values, got {type(d).__name__}")
     return d
 
 def parse_params(pairs:list, params_file=None) -> dict:
     "Parameters from `-f` YAML and `-p name value` pairs (values parsed as YAML)."
     params = parse_yaml_file(params_file) if params_file else {}
-    for name, value in pairs or []: params[name] = yaml.safe_load(value)
+    for name, value in pairs or []:
+        try: params[name] = yaml.safe_load(value)
+        except yaml.YAMLError as e: raise InputError(f"-p {name} {value!r}: the value is not valid YAML: {_one_line(e)}") from None
     return params
+
+def _one_line(e:yaml.YAMLError) -> str:
+    "A YAML error in one line: what is wrong and where."
+    if getattr(e, 'problem', None) is None: return ' '.join(str(e).split())
+    m = e.problem_mark
+    return f"{e.context + ': ' if e.context else ''}{e.problem}" + (f" (line {m.line + 1}, column {m.column + 1})" if m else '')
 
 # %% ../nbs/33_cli.ipynb #ad2797b7
 DEMO = dict(base=dict(epochs=10, bootstrap=200, device='cpu',
@@ -39,6 +44,7 @@ DEMO = dict(base=dict(epochs=10, bootstrap=200, device='cpu',
 
 # %% ../nbs/33_cli.ipynb #6a3d0eeb
 def _print_results(res:dict):
+    from fairkit.run import summary_table
     print(f"\nResults ({res['params']['dataset']}, attribute {res['attribute']}, groups {res['groups']}) — test split:")
     print(summary_table(res).to_string(index=False, float_format=lambda v: f'{v:.3f}'))
     print(f"\nrun folder: {res['out_dir']}\n  executed notebook: {Path(res['out_dir'])/'run.ipynb'}\n  metrics: metrics.json, metrics.csv, summary.csv, predictions.parquet\n  plots: "
@@ -46,6 +52,7 @@ def _print_results(res:dict):
 
 def _print_comparison(results:list):
     if not results: return
+    from fairkit.run import compare_runs
     print('\nTest split, 95% bootstrap CIs (' + ', '.join(sorted({r['attribute'] for r in results})) + '):')
     print(compare_runs(results).to_string(index=False))
     print('\nrun folders (executed run.ipynb, metrics.json/csv, predictions.parquet, plots):')
@@ -53,12 +60,14 @@ def _print_comparison(results:list):
 
 def _sweep(spec:dict, a) -> int:
     "Run a grid, print the comparison of its finished cells; the exit code (1 if a cell failed)."
+    from fairkit.sweep import run_sweep
     recs = run_sweep(spec, a.root, workers=a.workers, scheduler=getattr(a, 'scheduler', None),
                      cells_per_gpu=getattr(a, 'cells_per_gpu', 1), log_output=a.log_output)
     _print_comparison([r['metrics'] for r in recs if r['status'] != 'failed'])
     return int(any(r['status'] == 'failed' for r in recs))
 
 def _example(name:str, out:str|None):
+    from fairkit.sweep import example_path
     if out: shutil.copyfile(example_path(name), out); print(f"wrote {out}")
     else: print(example_path(name).read_text(), end='')
 
@@ -67,26 +76,84 @@ def _report(runs:list, baseline:str|None, html:str|None, out:str|None, bootstrap
     rep = build_report(runs, baseline=baseline, B=bootstrap, out=out or Path(runs[0])/'report', html=html)
     print(rep.summary_text())
 
+
+# %% ../nbs/33_cli.ipynb #a1c57e01
+def _rows_models() -> tuple:
+    "One row per model a run accepts, with the weight files a `pretrained=True` load reads; the files whose change matters."
+    from fairkit.run import list_models
+    from fairkit.fm.registry import local_weights, weights_root
+    rows = []
+    for n in list_models():
+        w = local_weights(n) if n != 'tiny_cnn' else dict(files=[], built=False)
+        rows.append(dict(name=n, files=[[str(f)] for f in w['files']], built=w['built'],
+                         where=str(w['files'][0]) if w['files'] else 'no weight file (random initialisation)'))
+    return rows, [str(weights_root()/'weights.json'), str(weights_root()/'weights.yaml')]
+
+def _rows_datasets() -> tuple:
+    "One row per registered dataset, with the files a run reads (a prepared folder's metadata and image cache)."
+    from fairkit.data.meta import DATASETS, list_datasets
+    rows = []
+    for n in list_datasets():
+        files = DATASETS.meta(n).get('files'); fs = [str(f) for f in files()] if files else []
+        rows.append(dict(name=n, files=[fs] if fs else [], built=files is None,
+                         where=str(Path(fs[0]).parent) if fs else 'generated when a run asks for it (cached under the data root)'))
+    return rows, []
+
+def _names(module:str, attr:str, describe=None) -> callable:
+    "A listing of the names `module.attr()` returns (or of the dict `module.attr`, through `describe`); the module is imported only when the listing is computed."
+    def rows():
+        obj = getattr(importlib.import_module(module), attr)
+        names = obj() if callable(obj) else obj
+        return (describe(names) if describe else list(names)), []
+    return rows
+
+def _parameters(d): return [f"{k} (default {v!r})" for k, v in d.items()]
+def _presets(d): return [f"{k}: {v['doc']}" for k, v in d.items()]
+
+_LISTINGS = dict(datasets=_rows_datasets, models=_rows_models, usages=_names('fairkit.run', 'list_usages'), methods=_names('fairkit.methods.core', 'list_methods'),
+                 metrics=_names('fairkit.metrics', 'list_metrics'), parameters=_names('fairkit.run', 'RUN_DEFAULTS', _parameters),
+                 presets=_names('fairkit.fm.registry', 'PREPROCESS_PRESETS', _presets), converters=_names('data_prep', 'list_converters'),
+                 examples=_names('fairkit.sweep', 'list_examples'))
+
+def _sig(path) -> list|None:
+    "Modification time and size of a file (None if it does not exist)."
+    try: s = os.stat(path); return [s.st_mtime_ns, s.st_size]
+    except OSError: return None
+
+def _source_key() -> str:
+    "A hash of fairkit's own files (and data_prep's) and the environment variables that move its roots: a listing stays valid while it is unchanged."
+    roots = [Path(fairkit.__file__).parent] + [Path(p) for s in [importlib.util.find_spec('data_prep')] if s for p in s.submodule_search_locations]
+    files = sorted(p for r in roots for p in r.rglob('*') if p.suffix in ('.py', '.yaml', '.ipynb'))
+    return hash_config([[str(p), _sig(p)] for p in files] + [os.environ.get(k) for k in ('FAIRKIT_DATA', 'FAIRKIT_WEIGHTS')])
+
+def listing(what:str) -> list:
+    "The rows of `fairkit list WHAT`: from the snapshot in `data_root()/.fairkit_list.json` while fairkit's files are unchanged, else computed (importing the registering modules) and snapshotted."
+    if what not in _LISTINGS: raise InputError(f"nothing called {what!r} to list; expected one of {list(_LISTINGS)}")
+    f, key = data_root()/'.fairkit_list.json', _source_key()
+    try: snap = load_json(f) if f.exists() else {}
+    except InputError: snap = {}
+    entry = snap.get(what)
+    if entry and entry['key'] == key and all(_sig(p) == s for p, s in entry['watch'].items()): return entry['rows']
+    rows, watch = _LISTINGS[what]()
+    with contextlib.suppress(OSError, InputError):  # a read-only data root: list without the snapshot
+        save_json({**snap, what: dict(key=key, watch={p: _sig(p) for p in watch}, rows=rows)}, f)
+    return rows
+
 def _list(what:str):
-    import fairkit.metrics as fm
-    lists = dict(datasets=list_datasets, models=list_models, usages=list_usages, methods=list_methods, metrics=fm.list_metrics,
-                 parameters=lambda: [f"{k} (default {v!r})" for k, v in RUN_DEFAULTS.items()], converters=_converters, examples=list_examples,
-                 presets=_presets)
-    for name in lists[what](): print(name)
-
-def _presets():
-    from fairkit.fm.registry import PREPROCESS_PRESETS
-    return [f"{k}: {v['doc']}" for k, v in PREPROCESS_PRESETS.items()]
-
-def _converters():
-    import data_prep
-    return data_prep.list_converters()
+    rows = listing(what)
+    if what not in ('models', 'datasets'):
+        for r in rows: print(r)
+        return
+    table = [(r['name'], local_status(r['files'], r['built']), r['where']) for r in rows]
+    w = max(len(n) for n, *_ in table)
+    print(f"{'name':{w}s}  {'local':15s}  {'weight file' if what == 'models' else 'folder'}")
+    for n, loc, where in table: print(f"{n:{w}s}  {loc:15s}  {where}")
 
 # %% ../nbs/33_cli.ipynb #dd81cd03
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='fairkit', description='fairkit: measure and mitigate bias of foundation models in medical imaging')
     sub = ap.add_subparsers(dest='cmd', required=True)
-    r = sub.add_parser('run', help='run one experiment (papermill run template)', description='Run one experiment. Parameters: ' + ', '.join(RUN_DEFAULTS))
+    r = sub.add_parser('run', help='run one experiment (papermill run template)', description="Run one experiment ('fairkit list parameters' lists the parameters with their defaults)")
     r.add_argument('-p', '--param', nargs=2, action='append', metavar=('NAME', 'VALUE'), help='a run parameter (value parsed as YAML)')
     r.add_argument('-f', '--params-file', help='YAML file of run parameters')
     r.add_argument('--out-dir', help='run folder (same as -p out_dir DIR)')
@@ -131,6 +198,7 @@ def main(argv:list|None=None):
         elif a.cmd == 'run':
             params = parse_params(a.param, a.params_file)
             if a.out_dir: params['out_dir'] = a.out_dir
+            from fairkit.sweep import run_notebook
             _print_results(run_notebook(params, a.template, a.log_output, overwrite=a.overwrite))
         elif a.cmd == 'sweep':
             if a.example: return _example(a.example, a.output)
@@ -148,7 +216,8 @@ def main(argv:list|None=None):
         else: _list(a.what)
     except InputError as e:
         print(f"fairkit: error: {e}", file=sys.stderr); sys.exit(2)
-    except RunFailed as e:
+    except RuntimeError as e:  # a run notebook that raised: `fairkit.sweep.RunFailed` (the module is loaded only by commands that run)
+        if not isinstance(e, getattr(sys.modules.get('fairkit.sweep'), 'RunFailed', ())): raise
         print(f"fairkit: {e}", file=sys.stderr); sys.exit(1)
     except KeyboardInterrupt:
         print("\nfairkit: interrupted. Run the same command again to resume: finished epochs and finished sweep cells are kept.", file=sys.stderr); sys.exit(130)

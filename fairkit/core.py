@@ -7,12 +7,13 @@ from __future__ import annotations
 import os, json, math, random, logging, tempfile, contextlib, hashlib, fnmatch, difflib, importlib, inspect, warnings
 from typing import Callable
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 from tqdm.auto import tqdm
 
 # %% auto #0
-__all__ = ['InputError', 'seed_everything', 'get_device', 'data_root', 'runs_root', 'atomic_write', 'save_json', 'load_json',
-           'save_table', 'load_table', 'hash_config', 'hash_file', 'progress', 'get_logger', 'Registry']
+__all__ = ['InputError', 'seed_everything', 'parse_device', 'get_device', 'data_root', 'runs_root', 'atomic_write', 'save_json',
+           'load_json', 'save_table', 'load_table', 'hash_config', 'hash_file', 'progress', 'get_logger', 'Registry',
+           'local_status']
 
 # %% ../nbs/00_core.ipynb #cdc29316
 class InputError(ValueError):
@@ -23,6 +24,7 @@ def seed_everything(seed:int=0, # seed for python, numpy and torch
                     deterministic:bool=True # ask torch for deterministic kernels
                    ):
     "Seed python, numpy and torch (CPU and CUDA); optionally switch torch to deterministic algorithms."
+    import torch
     random.seed(seed); np.random.seed(seed); torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     os.environ.setdefault('CUBLAS_WORKSPACE_CONFIG', ':4096:8')
@@ -32,11 +34,18 @@ def seed_everything(seed:int=0, # seed for python, numpy and torch
     return seed
 
 # %% ../nbs/00_core.ipynb #2638d126
+def parse_device(device:str):
+    "The `torch.device` of a name such as 'cpu', 'cuda:1' or 'mps' (whether it is available is not checked)."
+    import torch
+    try: return torch.device(device)
+    except (RuntimeError, TypeError): raise InputError(f"device={device!r} is not a device; expected 'cpu', 'cuda', 'cuda:N', 'mps' or None") from None
+
 def get_device(device:str|None=None # 'cuda', 'mps', 'cpu', or None for the best available
               ) -> torch.device:
     "The requested device, or the best available one (cuda > mps > cpu)."
+    import torch
     if device is not None:
-        d = torch.device(device)
+        d = parse_device(device)
         if d.type == 'cuda' and not torch.cuda.is_available():
             raise InputError(f"device={device!r} requested but CUDA is not available; use 'cpu' or None")
         return d
@@ -235,6 +244,13 @@ class Registry:
         return pd.DataFrame(rows, columns=['name', 'doc', 'options'])
 
     def __repr__(self): return f"Registry({self.kind!r}, {len(self._items)} entries)"
+
+def local_status(files:list, # alternatives, each a list of paths that must all exist (the first complete one is used)
+                 built:bool=False # the kit builds the files when they are missing
+                ) -> str:
+    "Is what a run reads present? 'yes', 'built on demand' (missing but the kit makes it), 'no' (missing), 'n/a' (nothing to read)."
+    if any(all(Path(f).exists() for f in alt) for alt in files): return 'yes'
+    return 'built on demand' if built else 'no' if files else 'n/a'
 
 def _same_definition(a, b) -> bool:
     "The same source definition loaded twice (a notebook cell and its exported module): same function, or same kind of record with the same name."

@@ -8,11 +8,11 @@ import os, sys, json, shutil, importlib, warnings, contextlib
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 import matplotlib.pyplot as plt
-from .core import InputError, seed_everything, get_device, save_json, load_json, save_table, atomic_write, get_logger, runs_root, hash_config
+from .core import InputError, seed_everything, get_device, parse_device, save_json, load_json, save_table, atomic_write, get_logger, runs_root, hash_config
 from .data.meta import create_dataset, list_datasets, check_dataset_kwargs
 from .data.cache import FairImageDataset, Preprocess, make_loader
 from .train import TinyCNN, predict, SELECT, Checkpoint, select_key
-from .fm.registry import create_fm, list_fms, PREPROCESS_PRESETS
+from .fm.registry import create_fm, list_fms, resolve_weights, PREPROCESS_PRESETS, WEIGHT_BUILDERS
 from .fm.peft import apply_peft, list_peft, trainable_report, PEFT
 from .embed import embedding_datasets, ProbeHead
 from .methods.core import Context, Outcome, Predictor, get_method, method_kind, list_methods, check_method_kwargs, make_setup, fit_method
@@ -21,9 +21,10 @@ from .plots import plot_group_metrics, plot_roc_by_group, plot_calibration_by_gr
 
 # %% auto #0
 __all__ = ['RUN_DEFAULTS', 'CLIP_USAGES', 'HEADLINE', 'SPLITS', 'CLASS_NAMES', 'list_models', 'list_usages', 'import_plugins',
-           'check_params', 'run_dir', 'params_diff', 'finished_run', 'run_lock', 'summary_table', 'ClipImageTower',
-           'class_prompts', 'make_context', 'load_run_model', 'check_init_from', 'trains_on_embeddings',
-           'fit_by_method', 'predict_split', 'evaluate_predictor', 'run_experiment', 'expand_grid', 'compare_runs']
+           'check_params', 'run_dir', 'params_diff', 'finished_run', 'make_run_dir', 'run_lock', 'summary_table',
+           'ClipImageTower', 'class_prompts', 'make_context', 'load_run_model', 'check_init_from',
+           'trains_on_embeddings', 'fit_by_method', 'predict_split', 'evaluate_predictor', 'run_experiment',
+           'expand_grid', 'compare_runs']
 
 # %% ../nbs/30_run.ipynb #f6aac4d5
 RUN_DEFAULTS = dict(
@@ -96,6 +97,8 @@ def check_params(params:dict) -> dict:
     import_plugins(p['plugins'])
     for k, choices in _CHOICES.items():
         if p[k] not in choices(): raise InputError(f"run parameter {k}={p[k]!r} is not known; expected one of {choices()}")
+    if p['device'] is not None: parse_device(p['device'])
+    _check_model(p)
     for k in _POSITIVE:
         if not p[k] > 0 or (isinstance(p[k], float) and not np.isfinite(p[k])): raise InputError(f"run parameter {k!r} must be a finite number > 0, got {p[k]!r}")
     if not (np.isfinite(p['weight_decay']) and p['weight_decay'] >= 0): raise InputError(f"run parameter 'weight_decay' must be a finite number >= 0, got {p['weight_decay']!r}")
@@ -117,6 +120,13 @@ def check_params(params:dict) -> dict:
     for name, kw in [(p['dataset'], p['dataset_kwargs'])] + [_eval_spec(e) for e in p['eval_datasets']]: check_dataset_kwargs(name, kw)
     if p['init_from'] is not None: check_init_from(p)
     return p
+
+def _check_model(p:dict):
+    "The usage fits the model, and the weights a run would load are there (a file given, or the FM's local weights)."
+    if p['model'] == 'tiny_cnn':
+        if p['usage'] not in ('full', 'lp'): raise InputError(f"model 'tiny_cnn' supports usage 'full' or 'lp', got {p['usage']!r}")
+        if p['pretrained'] or p['weights'] is not None: raise InputError("model 'tiny_cnn' has no pretrained weights (it is trained from scratch); pass a foundation model (`fairkit list models`)")
+    elif p['weights'] is not None or (p['pretrained'] and p['model'] not in WEIGHT_BUILDERS): resolve_weights(p['model'], p['weights'])
 
 def _as_float(name:str, v:str) -> float:
     "A float parameter written as text ('1e-3': YAML 1.1 reads it as a string)."
@@ -141,7 +151,8 @@ def run_dir(params:dict) -> Path:
     "The run folder (absolute): `out_dir`, or a readable name plus a short hash of all parameters under `runs_root()`."
     if params.get('out_dir'):
         out = Path(params['out_dir']).expanduser().resolve()
-        if out.exists() and not out.is_dir(): raise InputError(f"out_dir {str(out)!r} is an existing file; expected a folder (existing or new)")
+        if (f := next((q for q in [out, *out.parents] if q.exists() and not q.is_dir()), None)) is not None:
+            raise InputError(f"out_dir {str(out)!r} is {'an existing file' if f == out else f'under the existing file {str(f)!r}'}; expected a folder (existing or new)")
         return out
     key = hash_config({k: v for k, v in params.items() if k != 'out_dir'})[:8]
     return (runs_root()/f"{params['dataset']}-{params['method']}-{params['model']}-seed{params['seed']}-{key}").resolve()
@@ -161,12 +172,17 @@ def finished_run(params:dict) -> dict|None:
     if diff: raise InputError(f"{out} holds a finished run with other parameters {diff} (stored, requested); choose another out_dir or pass overwrite=True (--overwrite)")
     return done
 
+def make_run_dir(out:Path) -> Path:
+    "Create the run folder `out` (and its parents); an `InputError` naming it when that is not possible (no permission, a full disk)."
+    try: out.mkdir(parents=True, exist_ok=True)
+    except OSError as e: raise InputError(f"cannot create the run folder {out}: {e.strerror}") from None
+    return out
+
 @contextlib.contextmanager
 def run_lock(out:Path, log=None):
     "Hold an exclusive OS lock on the run folder while a run writes it (released even if the process is killed); a second run waits for the first."
     import fcntl
-    try: out.mkdir(parents=True, exist_ok=True)
-    except OSError as e: raise InputError(f"cannot create the run folder {out}: {e.strerror}") from None
+    make_run_dir(out)
     with open(out/'.lock', 'a+') as f:
         try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -210,7 +226,6 @@ def make_context(p:dict, stage:Path, log=None) -> Context:
     device = get_device(p['device']); data = create_dataset(p['dataset'], **p['dataset_kwargs'])
     if data.cache is None: raise InputError(f"dataset {p['dataset']!r} at {data.root} has no image cache, which a run needs: prepare it again with `--cache` (`fairkit prep --help`)")
     if p['model'] == 'tiny_cnn':
-        if p['usage'] not in ('full', 'lp'): raise InputError(f"model 'tiny_cnn' supports usage 'full' or 'lp', got {p['usage']!r}")
         pre, first = Preprocess(size=p['img_size'], channels=data.cache.channels), []
         new_backbone = lambda: TinyCNN(in_chans=data.cache.channels)
     else:

@@ -4,17 +4,15 @@
 
 # %% ../nbs/31_sweep.ipynb #77bdcad4
 from __future__ import annotations
-import os, time, uuid, tempfile, importlib, contextlib, queue, traceback
+import os, json, time, uuid, tempfile, importlib, contextlib, queue, threading, traceback
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor
-import concurrent.futures
 import fairkit
 from .core import InputError, load_json, save_json, progress
-from .run import check_params, run_dir, finished_run, expand_grid
+from .run import check_params, run_dir, make_run_dir, finished_run, expand_grid
 
 # %% auto #0
-__all__ = ['SWEEP_KEYS', 'CLUSTER_KEYS', 'template_path', 'RunFailed', 'run_notebook', 'plan_sweep', 'run_cell', 'gpu_slots',
-           'dask_client', 'run_sweep', 'list_examples', 'example_path']
+__all__ = ['SWEEP_KEYS', 'CLUSTER_KEYS', 'template_path', 'RunFailed', 'WarmKernel', 'run_notebook', 'plan_sweep', 'run_cell',
+           'gpu_slots', 'dask_client', 'run_sweep', 'list_examples', 'example_path']
 
 # %% ../nbs/31_sweep.ipynb #4d99ce82
 def template_path() -> Path:
@@ -28,6 +26,7 @@ def _kernel_manager(env:dict|None, log=None):
     class FairkitKernel(AsyncKernelManager):
         def __init__(self, **kw):
             super().__init__(**kw)
+            self.clients = [] # clients handed out (papermill's among them), closed by `close_clients`
             if os.name == 'posix':  # sockets are files with a unique absolute name (threads share one cwd)
                 self.transport, self.ip = 'ipc', os.path.join(tempfile.gettempdir(), f'fairkit-kernel-{uuid.uuid4().hex[:12]}')
         async def _async_start_kernel(self, **kw):
@@ -35,27 +34,97 @@ def _kernel_manager(env:dict|None, log=None):
             if log is not None: kw['stdout'] = kw['stderr'] = log
             return await super()._async_start_kernel(**kw)
         start_kernel = _async_start_kernel
+        def client(self, **kw):
+            kc = super().client(**kw); self.clients.append(kc); return kc
+        def close_clients(self):
+            "Stop the channels of every client handed out (a kept kernel's clients would otherwise stay open)."
+            while self.clients: self.clients.pop().stop_channels()
     return FairkitKernel
 
 class RunFailed(RuntimeError):
     "A run notebook raised; the message names the executed notebook, the cell and the error."
 
+class WarmKernel:
+    "A kernel kept alive across the cells one worker runs: imports are paid once, the namespace is reset before each cell."
+    def __init__(self, env:dict|None=None, # variables added to the kernel's environment
+                 log=None, # file for the kernel process's own output
+                 max_cells:int=20): # cells before the kernel is replaced (bounds any memory a run leaves behind)
+        self.env, self.log, self.max_cells, self.km, self.cells = env, log, max_cells, None, 0
+        self.epoch_log = Path(tempfile.gettempdir())/f'fairkit-epochs-{uuid.uuid4().hex[:12]}.log'  # where its runs' `fit` logs epochs
+    def manager(self):
+        "The kernel manager for the next cell: a new kernel, or the current one with its namespace reset."
+        from jupyter_core.utils import run_sync
+        if self.km is not None: self.km.close_clients()
+        if self.km is not None and (self.cells >= self.max_cells or not run_sync(self.km.is_alive)()): self.retire()
+        if self.km is None:
+            self.km = _kernel_manager({**(self.env or {}), **_epoch_env(self.epoch_log)}, self.log)(kernel_name='python3')
+            run_sync(self.km.start_kernel)()
+        elif self.cells: run_sync(self._reset)()
+        self.cells += 1
+        return self.km
+    async def _reset(self):
+        kc = self.km.client(); kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive('%reset -f', store_history=False, timeout=60)
+        finally: self.km.close_clients()
+    def retire(self):
+        "Shut the kernel down; the next cell starts a new one."
+        from jupyter_core.utils import run_sync
+        if self.km is not None: self.km.close_clients(); run_sync(self.km.shutdown_kernel)(now=True)
+        self.km, self.cells = None, 0
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.retire()
+
+def _epoch_env(path:Path) -> dict:
+    "The kernel environment that makes every `fit` of a run append its epochs to `path` (`fairkit.train.EpochLog`); nothing with FAIRKIT_PROGRESS=0."
+    return {} if os.environ.get('FAIRKIT_PROGRESS', '1') == '0' else {'FAIRKIT_EPOCH_LOG': str(path)}
+
+def _epoch_line(name:str, r:dict, elapsed:float) -> str:
+    "One progress line: run name, epoch k/n, losses and validation AUC, time since the run started."
+    scores = ', '.join(f"{k.replace('_', ' ')} {r[k]:.3f}" for k in ('train_loss', 'val_loss', 'val_auc') if k in r)
+    return f"  {name}: epoch {r['epoch']}/{r['epochs']}, {scores}, {elapsed:.0f}s elapsed"
+
+@contextlib.contextmanager
+def _epoch_lines(path:Path, name:str, every:float=1.0):
+    "While the block runs, print a line for every epoch the run's kernel appends to `path` (checked every `every` s)."
+    if not _epoch_env(path): yield; return
+    path.unlink(missing_ok=True); t0, stop = time.time(), threading.Event()
+    def show():
+        seen, done = 0, False
+        while not done:
+            done = stop.wait(every)
+            lines = path.read_text().split('\n')[:-1] if path.exists() else []  # complete lines only
+            for l in lines[seen:]: print(_epoch_line(name, json.loads(l), time.time() - t0), flush=True)
+            seen = len(lines)
+    th = threading.Thread(target=show, daemon=True); th.start()
+    try: yield
+    finally: stop.set(); th.join(); path.unlink(missing_ok=True)
+
 def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|None=None,
-                 overwrite:bool=False # train again even if the folder holds a finished run (with these or other parameters)
+                 overwrite:bool=False, # train again even if the folder holds a finished run (with these or other parameters)
+                 kernel:WarmKernel|None=None # run in this kept-alive kernel (its own `env`) instead of a new one
                 ) -> dict:
     "Check `params`, execute the run template with papermill into the run folder, return `metrics.json`."
     import papermill as pm
     p = check_params(params); out = run_dir(p)
     if overwrite: (out/'metrics.json').unlink(missing_ok=True) # the finished marker: the run trains again and replaces the results
     elif (done := finished_run(p)) is not None: return done # nothing is rewritten; a folder of other parameters was refused above
-    out.mkdir(parents=True, exist_ok=True); p['out_dir'] = str(out)
+    make_run_dir(out); p['out_dir'] = str(out)
     lit = lambda f: str(f).replace('{', '{{').replace('}', '}}')  # papermill formats paths with the parameters
     try:
-        with open(out/'kernel.log', 'a') as log:
+        with contextlib.ExitStack() as stack:
+            epoch_log = kernel.epoch_log if kernel else out/'.epochs.log'
+            kw = dict(km=kernel.manager()) if kernel else dict(kernel_manager_class=_kernel_manager({**(env or {}), **_epoch_env(epoch_log)}, stack.enter_context(open(out/'kernel.log', 'a'))))
+            stack.enter_context(_epoch_lines(epoch_log, out.name))
             pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p, log_output=log_output,
-                                progress_bar=False, kernel_name='python3', kernel_manager_class=_kernel_manager(env, log))
-    except pm.PapermillExecutionError as e:
-        raise RunFailed(f"the run failed in cell {e.exec_count} of {out/'run.ipynb'}: {e.ename}: {e.evalue}") from None
+                                progress_bar=False, kernel_name='python3', **kw)
+    except BaseException as e:
+        if kernel: kernel.retire()  # a failed or interrupted run may leave anything behind in its kernel
+        if isinstance(e, pm.PapermillExecutionError):
+            if e.ename == 'InputError': raise InputError(f"{e.evalue} (found by the run in cell {e.exec_count} of {out/'run.ipynb'})") from None
+            raise RunFailed(f"the run failed in cell {e.exec_count} of {out/'run.ipynb'}: {e.ename}: {e.evalue}") from None
+        raise
     return load_json(out/'metrics.json')
 
 # %% ../nbs/31_sweep.ipynb #66c9f556
@@ -67,22 +136,27 @@ def plan_sweep(spec:dict, root=None) -> list:
     if not isinstance(spec, dict): raise InputError(f"a sweep spec is a mapping with keys {list(SWEEP_KEYS)}; got {type(spec).__name__}")
     unknown = sorted(set(spec) - set(SWEEP_KEYS))
     if unknown: raise InputError(f"sweep spec has unknown key(s) {unknown}; expected {list(SWEEP_KEYS)}")
+    for k, what in (('base', 'run parameters to values'), ('grid', 'run parameters to lists of values'), ('cluster', 'settings')):
+        if not isinstance(spec.get(k) or {}, dict): raise InputError(f"sweep section {k!r} must be a mapping of {what}, got {type(spec[k]).__name__}: {spec[k]!r}")
     grid = spec.get('grid') or {}
+    if not grid: raise InputError("the sweep has no grid: give `grid:` with lists of values to cross (e.g. `seed: [0, 1, 2]`); one run is `fairkit run`")
     bad = [k for k, v in grid.items() if not isinstance(v, list) or not v]
     if bad: raise InputError(f"grid entries {bad} must be non-empty lists of values")
+    dup = {k: [v for i, v in enumerate(vs) if v in vs[:i]] for k, vs in grid.items()}
+    if any(dup.values()): raise InputError(f"grid entries repeat value(s) {({k: v for k, v in dup.items() if v})}: each cell would run twice; list every value once")
     cl = spec.get('cluster') or {}
     unknown = sorted(set(cl) - set(CLUSTER_KEYS))
     if unknown: raise InputError(f"sweep 'cluster' section has unknown key(s) {unknown}; expected {list(CLUSTER_KEYS)}")
     return expand_grid(spec.get('base') or {}, grid, root)
 
 # %% ../nbs/31_sweep.ipynb #e22632f2
-def run_cell(params:dict, template=None, env:dict|None=None, log_output:bool=False) -> dict:
+def run_cell(params:dict, template=None, env:dict|None=None, log_output:bool=False, kernel:WarmKernel|None=None) -> dict:
     "Run one checked cell (or reuse it); a record with `status` 'reused'/'done'/'failed' and `metrics` or `error`."
     t0, rec = time.time(), dict(out_dir=str(run_dir(params)), host=os.uname().nodename if hasattr(os, 'uname') else '')
     try:
         res = finished_run(params)
         status = 'reused' if res else 'done'
-        res = res or run_notebook(params, template, log_output, env)
+        res = res or run_notebook(params, template, log_output, env, kernel=kernel)
         return {**rec, 'status': status, 'seconds': time.time() - t0, 'metrics': res}
     except Exception as e:
         err = str(e) if isinstance(e, (RunFailed, InputError)) else f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=3)}"
@@ -95,18 +169,21 @@ def gpu_slots(cells_per_gpu:int=1) -> list:
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return [str(i) for _ in range(cells_per_gpu) for i in range(n)]
 
-def _local_pool(cells, workers, cells_per_gpu, template, log_output):
-    "Yield cell records as they finish, running `workers` cells at a time in local kernels."
-    slots, gpus = queue.Queue(), gpu_slots(cells_per_gpu)
-    n = workers or len(gpus) or 1
-    for s in (gpus or [None] * n): slots.put(s)
-    def one(p):
-        s = slots.get()
-        try: return run_cell(p, template, None if s is None else {'CUDA_VISIBLE_DEVICES': s}, log_output)
-        finally: slots.put(s)
-    with ThreadPoolExecutor(max_workers=n) as ex:
-        futs = {ex.submit(one, p): i for i, p in enumerate(cells)}
-        for f in concurrent.futures.as_completed(futs): yield futs[f], f.result()
+def _local_pool(cells, workers, cells_per_gpu, template, log_output, kernel_log=None, warm:bool=True):
+    "Yield (index, record) as cells finish: one driver thread per slot (a GPU share, or a CPU worker), each with its warm kernel."
+    gpus = gpu_slots(cells_per_gpu)
+    slots = (gpus or [None] * (workers or 1))[:workers or None]
+    todo, done = queue.Queue(), queue.Queue()
+    for i, p in enumerate(cells): todo.put((i, p))
+    def worker(slot):
+        env = None if slot is None else {'CUDA_VISIBLE_DEVICES': slot}
+        with WarmKernel(env, kernel_log) as k:
+            while True:
+                try: i, p = todo.get_nowait()
+                except queue.Empty: return
+                done.put((i, run_cell(p, template, env, log_output, kernel=k if warm else None)))
+    for s in slots: threading.Thread(target=worker, args=(s,), daemon=True).start()
+    for _ in cells: yield done.get()
 
 def _import(dotted:str):
     mod, _, name = dotted.rpartition('.')
@@ -149,11 +226,11 @@ def run_sweep(spec:dict, # grid spec: `base`, `grid`, optional `cluster`
               scheduler:str|None=None, # Dask scheduler address; overrides the spec's `cluster`
               cells_per_gpu:int=1, # cells sharing one GPU
               template=None, # run template (default: the packaged one)
-              log_output:bool=False # stream the notebooks' output
+              log_output:bool=False, # stream the notebooks' output
+              warm:bool=True # local workers keep their kernel between cells (`WarmKernel`); False: a new kernel per cell
              ) -> list:
     "Run every cell of the grid (reusing finished ones); one record per cell in grid order."
     cells = plan_sweep(spec, root)
-    if not cells: return []
     if workers is not None and workers < 1: raise InputError(f"workers must be >= 1, got {workers}")
     if cells_per_gpu < 1: raise InputError(f"cells_per_gpu must be >= 1, got {cells_per_gpu}")
     rootp, names = _root(cells, root), [Path(p['out_dir']).name for p in cells]
@@ -168,9 +245,10 @@ def run_sweep(spec:dict, # grid spec: `base`, `grid`, optional `cluster`
     ledger = dict(cells={n: {k: v for k, v in r.items() if k != 'metrics'} for n, r in zip(names, records) if r})
     save_json(ledger, rootp/'sweep.json')
     print(f"sweep {rootp}: {len(cells)} cells, {len(cells) - len(todo)} finished earlier (reused), {len(todo)} to run", flush=True)
-    idx = list(todo)
+    idx, stack = list(todo), contextlib.ExitStack()
     pool = (_dask_pool(list(todo.values()), scheduler, cluster, template, log_output) if scheduler or cluster
-            else _local_pool(list(todo.values()), workers, cells_per_gpu, template, log_output))
+            else _local_pool(list(todo.values()), workers, cells_per_gpu, template, log_output,
+                             kernel_log=stack.enter_context(open(rootp/'kernels.log', 'a')), warm=warm))
     bar = progress(total=len(cells), initial=len(cells) - len(todo), desc='cells', leave=True)
     for k, rec in pool:
         i = idx[k]; records[i] = rec
@@ -180,7 +258,7 @@ def run_sweep(spec:dict, # grid spec: `base`, `grid`, optional `cluster`
         msg = f"{rec['status']} in {rec['seconds']:.0f}s" if rec['status'] != 'failed' else f"FAILED: {rec['error'].splitlines()[0]}"
         print(f"[{n_done}/{len(cells)}] {names[i]}: {msg}", flush=True)
         bar.update(1)
-    bar.close()
+    bar.close(); stack.close()
     failed = [n for n, r in zip(names, records) if r['status'] == 'failed']
     if failed: print(f"{len(failed)} cell(s) failed: {failed}; details in {rootp/'sweep.json'}; rerun the sweep to retry them", flush=True)
     return records

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_train.ipynb #cacc1b97
 from __future__ import annotations
-import math, random, time, warnings
+import os, json, math, random, time, warnings
 from pathlib import Path
 from typing import Callable
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
@@ -14,7 +14,7 @@ from .metrics import evaluate, get_metric, parse_key, val_f1_threshold
 # %% auto #0
 __all__ = ['SELECT', 'TinyCNN', 'bce_loss', 'predict', 'check_metric_key', 'select_key', 'val_scores', 'dto_scores',
            'make_optimizer', 'lr_factor', 'Callback', 'Fit', 'GradMask', 'importance', 'fit', 'InputEdit',
-           'EarlyStopping', 'Checkpoint', 'OptunaPruning']
+           'EarlyStopping', 'Checkpoint', 'OptunaPruning', 'EpochLog']
 
 # %% ../nbs/04_train.ipynb #17e52af1
 class TinyCNN(nn.Module):
@@ -92,8 +92,8 @@ def val_scores(pred:pd.DataFrame, metrics:list=()) -> dict:
         r = evaluate(y, p, pred.group.to_numpy(), thresholds=taus, split='val')
     loss = float(F.binary_cross_entropy_with_logits(torch.tensor(pred.logit.to_numpy()), torch.tensor(y, dtype=torch.float64)))
     groups = list(dict.fromkeys(pred.group))
-    return dict(val_loss=loss, val_auc=float(r['auc']), val_auc_worst=float(r['auc_worst']), **{f'val_auc/{g}': float(r[f'auc/{g}']) for g in groups},
-                **{f'val_{k}': float(r.get(k, np.nan)) for k in metrics})
+    return {'val_loss': loss, 'val_auc': float(r['auc']), 'val_auc_worst': float(r['auc_worst']), **{f'val_auc/{g}': float(r[f'auc/{g}']) for g in groups},
+            **{f'val_{k}': float(r.get(k, np.nan)) for k in metrics}}  # a key asked for in `metrics` may also be a default one
 
 def dto_scores(group_aucs:np.ndarray # (epochs or runs, groups) validation AUCs
               ) -> np.ndarray:
@@ -225,6 +225,7 @@ def fit(model:nn.Module, train_loader, val_loader=None, *,
     if select is not None and select != 'dto': select_key(select)
     if select is not None and val_loader is None: raise InputError(f"select={select!r} needs a validation loader")
     seed_everything(seed); device = get_device(device)
+    if os.environ.get('FAIRKIT_EPOCH_LOG'): callbacks = [*callbacks, EpochLog(os.environ['FAIRKIT_EPOCH_LOG'])]  # set by `fairkit run`/`sweep`
     modules = nn.ModuleList([model] + [m for c in callbacks for m in c.modules]).to(device)
     opt = make_optimizer(modules.parameters(), optimizer, lr, weight_decay, momentum)
     total, warm = epochs * len(train_loader), round(warmup_epochs * len(train_loader))
@@ -316,3 +317,12 @@ class OptunaPruning(Callback):
         import optuna
         self.trial.report(L.record[self.key], L.epoch)
         if self.trial.should_prune(): raise optuna.TrialPruned(f"epoch {L.epoch}: {self.key} = {L.record[self.key]:.4g}")
+
+class EpochLog(Callback):
+    "Append one JSON line per finished epoch (epoch k of n, losses, validation AUC, seconds) to `path`."
+    order = 30
+    def __init__(self, path): self.path = Path(path)
+    def after_epoch(self, L):
+        rec = {k: round(float(L.record[k]), 4) for k in ('train_loss', 'val_loss', 'val_auc', 'seconds') if k in L.record}
+        with open(self.path, 'a') as f: f.write(json.dumps(dict(epoch=L.epoch + 1, epochs=L.epochs, **rec)) + '\n')
+

@@ -25,18 +25,7 @@ def test_run_writes_results_and_prints_table(tmp_path):
     preds = pd.read_parquet(out/'predictions.parquet')
     assert {'sample_id', 'split', 'y', 'p', 'group'} <= set(preds.columns)
 
-@pytest.mark.parametrize('args, message', [
-    (['-p', 'epoch', '2'], "unknown run parameter(s) ['epoch']"),
-    (['-p', 'epochs', 'two'], "'epochs' must be int, got 'two'"),
-    (['-p', 'model', 'vit_huge'], "model='vit_huge' is not known"),
-    (['-p', 'dataset', 'nope'], "dataset='nope' is not known"),
-    (['-p', 'dataset', 'biaslab_cxr', '-p', 'dataset_kwargs', '{scenario: derm_default}'], "scenario 'derm_default' is not a cxr scenario"),
-    (['-f', 'missing.yaml'], 'parameter file missing.yaml not found'),
-])
-def test_run_rejects_bad_parameters(tmp_path, args, message):
-    r = fairkit('run', *args, '--out-dir', str(tmp_path/'x'), cwd=tmp_path)
-    assert r.returncode == 2 and message in r.stderr, r.stderr
-    assert not (tmp_path/'x'/'metrics.json').exists()
+# bad parameters, grid files and run folders: tests/test_bad_inputs.py (the CLI in this process, exit code 2, one line)
 
 def test_list_and_prep_help():
     assert 'biaslab_derm' in fairkit('list', 'datasets').stdout
@@ -87,3 +76,59 @@ def test_ctrl_c_says_how_to_resume(tmp_path):
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130, err
     assert 'interrupted. Run the same command again to resume' in err and 'Traceback' not in err, err
+
+def _env(**kw):
+    env = {k: v for k, v in os.environ.items() if k != 'FAIRKIT_WEIGHTS'}
+    return {**env, **{k: str(v) for k, v in kw.items()}}
+
+LISTS = ('methods', 'datasets', 'models', 'metrics', 'parameters', 'examples')
+
+def test_list_does_not_import_torch(tmp_path):
+    env = _env(FAIRKIT_DATA=tmp_path)
+    code = "import sys\nfrom fairkit.cli import main\nfor w in %r: main(['list', w])\nprint('torch' in sys.modules, 'timm' in sys.modules)" % (LISTS,)
+    first = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)  # computes the listings once
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == 'False False', again.stdout[-300:]  # neither torch nor timm imported
+    assert again.stdout == first.stdout.replace('True True', 'False False')
+    r = subprocess.run([sys.executable, '-X', 'importtime', '-c', "from fairkit.cli import main; main(['list', 'models'])"], capture_output=True, text=True, env=env)
+    assert r.returncode == 0 and 'tiny_cnn' in r.stdout and not any(l.split('|')[-1].strip() == 'torch' for l in r.stderr.splitlines()), r.stderr[-500:]
+
+def test_list_snapshot_is_recomputed_when_stale(tmp_path, monkeypatch):
+    from fairkit import cli
+    monkeypatch.setenv('FAIRKIT_DATA', str(tmp_path))
+    (tmp_path/'.fairkit_list.json').write_text(json.dumps({'methods': {'key': 'old', 'watch': {}, 'rows': ['bogus']}}))
+    assert 'erm' in cli.listing('methods') and 'bogus' not in cli.listing('methods')
+    (tmp_path/'.fairkit_list.json').write_text('{not json')  # a damaged snapshot is recomputed too
+    assert 'erm' in cli.listing('methods')
+
+def _local(what, env) -> dict:
+    import re
+    r = fairkit('list', what, env=env)
+    assert r.returncode == 0, r.stderr
+    rows = [re.match(r'(\S+)\s+(yes|no|n/a|built on demand)\s+(.*)', l) for l in r.stdout.splitlines()[1:]]
+    return {m[1]: (m[2], m[3]) for m in rows}
+
+def test_list_models_and_datasets_say_what_is_local(tmp_path):
+    env = _env(FAIRKIT_DATA=tmp_path)
+    m, d = _local('models', env), _local('datasets', env)
+    assert m['tiny_cnn'][0] == 'n/a' and m['test_vit'][0] == 'n/a'
+    assert m['resnet18.tv_in1k'] == ('no', str(tmp_path/'weights'/'resnet18.tv_in1k'/'model.safetensors'))
+    assert m['biaslab_cnn'][0] == 'built on demand' and m['biaslab_cnn'][1].startswith(str(tmp_path/'weights'/'biaslab'/'biaslab_cnn-'))
+    assert d['chexpert'] == ('no', str(tmp_path/'chexpert')) and d['biaslab_derm'][0] == 'built on demand'
+    for f in (m['resnet18.tv_in1k'][1], m['biaslab_cnn'][1]):  # a weight file appears; a Bias Lab FM's build is cached
+        Path(f).parent.mkdir(parents=True); Path(f).write_bytes(b'\0' * 64)
+    (tmp_path/'chexpert'/'cache').mkdir(parents=True); (tmp_path/'chexpert'/'metadata.csv').write_text('sample_id\n')
+    m, d = _local('models', env), _local('datasets', env)
+    assert m['resnet18.tv_in1k'][0] == m['biaslab_cnn'][0] == d['chexpert'][0] == 'yes'
+    assert m['resnet50.tv_in1k'][0] == d['ham10000'][0] == 'no'
+
+def test_sweep_prints_a_line_per_epoch_of_every_cell(tmp_path):
+    grid = tmp_path/'grid.yaml'
+    grid.write_text("base: {epochs: 2, bootstrap: 0, device: cpu, dataset_kwargs: {n: 300}}\ngrid: {seed: [0, 1]}\n")
+    r = fairkit('sweep', '-f', str(grid), '--root', str(tmp_path/'sweep'), '--workers', '2', env=_env(FAIRKIT_PROGRESS=1))
+    assert r.returncode == 0, r.stderr
+    for cell in ('seed=0', 'seed=1'):
+        for k in (1, 2): assert f'{cell}: epoch {k}/2, train loss' in r.stdout, r.stdout
+    assert not list((tmp_path/'sweep').glob('*/.epochs.log'))

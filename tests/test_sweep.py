@@ -17,7 +17,7 @@ def test_cells_get_their_own_gpu(monkeypatch, per_gpu):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 2)
     lock, running, peak = threading.Lock(), [], []
-    def fake_cell(p, template, env, log_output):
+    def fake_cell(p, template, env, log_output, kernel=None):
         with lock: running.append(env['CUDA_VISIBLE_DEVICES']); peak.append(list(running))
         time.sleep(0.05)
         with lock: running.remove(env['CUDA_VISIBLE_DEVICES'])

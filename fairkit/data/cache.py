@@ -106,12 +106,13 @@ def load_image(path, # image file
                interpolation:str='bilinear' # PIL resampling filter
               ) -> np.ndarray:
     "Decode an image file to uint8 `(size, size, channels)`: short side resized to `size`, centre crop; deeper images mapped to 8 bits."
-    with Image.open(path) as im:
-        im = to_8bit(im).convert('L' if channels == 1 else 'RGB')
-        w, h = im.size; scale = size / min(w, h)
-        im = im.resize((max(size, round(w*scale)), max(size, round(h*scale))), _pil_filter(interpolation))
-        w, h = im.size; l, t = (w-size)//2, (h-size)//2
-        a = np.asarray(im.crop((l, t, l+size, t+size)), dtype=np.uint8)
+    try:
+        with Image.open(path) as im: im = to_8bit(im).convert('L' if channels == 1 else 'RGB')
+    except (OSError, SyntaxError, ValueError) as e: raise InputError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+    w, h = im.size; scale = size / min(w, h)
+    im = im.resize((max(size, round(w*scale)), max(size, round(h*scale))), _pil_filter(interpolation))
+    w, h = im.size; l, t = (w-size)//2, (h-size)//2
+    a = np.asarray(im.crop((l, t, l+size, t+size)), dtype=np.uint8)
     return a[..., None] if channels == 1 else a
 
 # %% ../../nbs/01a_data.cache.ipynb #432cb10b

@@ -251,10 +251,11 @@ class FairDataset:
 DATASETS = Registry('dataset', modules=['fairkit.data.biaslab', 'fairkit.data.prepared']) # the modules register datasets
 
 def register_dataset(fn:Callable|None=None, *,
-                     check:Callable|None=None # check(**kwargs) raises `InputError` for bad arguments, without building the dataset
+                     check:Callable|None=None, # check(**kwargs) raises `InputError` for bad arguments, without building the dataset
+                     files:Callable|None=None # files() -> the paths a run reads (all needed, e.g. a prepared folder's metadata and image cache); None: built on demand
                     ) -> Callable:
     "Register a dataset entrypoint under its function name."
-    return DATASETS.register(fn, check=check)
+    return DATASETS.register(fn, check=check, files=files)
 
 def list_datasets(pattern:str='*') -> list:
     "Registered dataset names matching a glob pattern."

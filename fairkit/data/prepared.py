@@ -89,6 +89,6 @@ def _entrypoint(name:str):
     def load(root=None, cache_dir=None) -> FairDataset:
         return load_prepared(root if root is not None else data_root()/name, name, cache_dir)
     load.__name__, load.__doc__ = name, f"{PREPARED[name]['title']}, prepared by `fairkit prep {name}`."
-    return register_dataset(load)
+    return register_dataset(load, files=lambda: [data_root()/name/'metadata.csv', data_root()/name/'cache'])
 
 for _name in PREPARED: _entrypoint(_name)

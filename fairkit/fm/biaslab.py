@@ -17,8 +17,8 @@ from .registry import FMCfg, register_fm, register_weight_builder, timm_backbone
 
 # %% auto #0
 __all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'FINETUNE_LR', 'corpus_config', 'latent_targets', 'pretraining_corpus', 'recipe_of',
-           'MultiTaskLoss', 'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights', 'plot_curves', 'probe_predictions',
-           'probe_report', 'probe_gap', 'finetune_auc']
+           'MultiTaskLoss', 'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights_file', 'biaslab_weights',
+           'plot_curves', 'probe_predictions', 'probe_report', 'probe_gap', 'finetune_auc']
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000006
 CORPUS_SEED = 10**6  # corpus seeds start here; evaluation datasets use small seeds
@@ -139,13 +139,17 @@ def _file_lock(path:Path):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+def biaslab_weights_file(cfg:FMCfg|str, **recipe) -> Path:
+    "Where the weights of a Bias Lab FM are cached (`weights_root()/'biaslab'/<name>-<key>/model.safetensors`), built or not."
+    name = cfg if isinstance(cfg, str) else cfg.name
+    return weights_root()/'biaslab'/f'{name}-{biaslab_key(name, **recipe)}'/'model.safetensors'
+
 def biaslab_weights(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
                     **recipe # entries of `RECIPE` to replace
                    ) -> Path:
     "The cached weight file of a Bias Lab FM, built once (locked, atomic) if missing."
     name = cfg if isinstance(cfg, str) else cfg.name
-    folder = weights_root()/'biaslab'/f'{name}-{biaslab_key(name, **recipe)}'
-    path = folder/'model.safetensors'
+    path = biaslab_weights_file(name, **recipe); folder = path.parent
     if path.exists(): return path
     with _file_lock(folder/'.lock'):
         if path.exists(): return path  # another process built it while we waited
@@ -159,7 +163,7 @@ def biaslab_weights(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
         with atomic_write(path, 'wb') as f: f.write(safetensors_save(sd))
     return path
 
-for _name in ('biaslab_vit_tiny', 'biaslab_cnn'): register_weight_builder(_name, biaslab_weights)
+for _name in ('biaslab_vit_tiny', 'biaslab_cnn'): register_weight_builder(_name, biaslab_weights, cached=biaslab_weights_file)
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000022
 def plot_curves(folder) -> plt.Figure:

@@ -13,7 +13,7 @@ import pandas as pd, torch, torch.nn as nn, timm
 from timm.models import VisionTransformer
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from ..core import InputError, Registry, data_root, hash_file, get_logger
+from ..core import InputError, Registry, data_root, hash_file, get_logger, local_status
 from ..data.cache import Preprocess
 
 # %% auto #0
@@ -22,7 +22,7 @@ __all__ = ['IMAGENET_MEAN', 'IMAGENET_STD', 'CLIP_MEAN', 'CLIP_STD', 'FMS', 'ARC
            'with_preprocess', 'fm_preprocess', 'weights_root', 'weights_manifest', 'resolve_weights',
            'load_checkpoint_file', 'extract_state_dict', 'convert_state_dict', 'load_fm_weights', 'create_fm',
            'register_weight_builder', 'dinov2_vitb14', 'clip_vitb16_openai', 'clip_vitb32_openai', 'medmae_vitb16',
-           'biomedclip_vitb16', 'fm_table', 'create_clip']
+           'biomedclip_vitb16', 'local_weights', 'fm_table', 'create_clip']
 
 # %% ../../nbs/10_fm.registry.ipynb #5cb3bcb7
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -196,6 +196,11 @@ def weights_manifest(root=None) -> dict:
 # %% ../../nbs/10_fm.registry.ipynb #dd6b991d
 _GENERIC_FILES = ('open_clip_model.safetensors', 'open_clip_pytorch_model.bin', 'model.safetensors', 'pytorch_model.bin')
 
+def _weight_files(cfg:FMCfg) -> list:
+    "Candidate weight files of an FM relative to `weights_root()`: the manifest's entry, else `cfg.weight_files`."
+    entry = weights_manifest().get(cfg.name, {})
+    return [entry['file']] if 'file' in entry else list(cfg.weight_files)
+
 def resolve_weights(cfg:FMCfg|str, weights=None) -> Path:
     "The local weight file of an FM: from `weights` (file or folder), the manifest, or `cfg.weight_files` under `weights_root()`."
     cfg = get_fm_cfg(cfg) if isinstance(cfg, str) else cfg
@@ -206,8 +211,7 @@ def resolve_weights(cfg:FMCfg|str, weights=None) -> Path:
         found = [p/n for n in names if (p/n).is_file()] if p.is_dir() else []
         if found: return found[0]
         raise InputError(f"{p}: {'no weight file in this folder; expected one of ' + str(names) if p.is_dir() else 'weight file not found'}")
-    root, entry = weights_root(), weights_manifest().get(cfg.name, {})
-    files = [entry['file']] if 'file' in entry else list(cfg.weight_files)
+    root, entry, files = weights_root(), weights_manifest().get(cfg.name, {}), _weight_files(cfg)
     if not files: raise InputError(f"FM {cfg.name!r} has no published weights; pass weights=<local file>")
     for f in files:
         if (root/f).is_file(): return root/f
@@ -404,9 +408,11 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
 # %% ../../nbs/10_fm.registry.ipynb #b1a5f00d
 WEIGHT_BUILDERS = Registry('weight builder') # FM name -> fn(cfg) -> Path: FMs whose weights the kit builds itself (`pretrained=True` builds them once)
 
-def register_weight_builder(name:str, fn:Callable):
+def register_weight_builder(name:str, fn:Callable,
+                            cached:Callable|None=None # cached(cfg) -> the file `fn` builds, without building it
+                           ):
     "Let `create_fm(name, pretrained=True)` take its weights from `fn(cfg)` (a local file it builds or finds in a cache)."
-    WEIGHT_BUILDERS.add(name, fn)
+    WEIGHT_BUILDERS.add(name, fn, cached=cached)
 
 # %% ../../nbs/10_fm.registry.ipynb #55c15a4c
 _TINY = dict(input_size=(3, 32, 32), mean=(0.5,) * 3, std=(0.5,) * 3, license='n/a (random weights)')
@@ -495,15 +501,19 @@ def medmae_vitb16(cfg, **kw): return timm_backbone(cfg, **kw)
 def biomedclip_vitb16(cfg, **kw): return open_clip_backbone(cfg, **kw)
 
 # %% ../../nbs/10_fm.registry.ipynb #aab63364
+def local_weights(cfg:FMCfg|str) -> dict:
+    "Where `create_fm(name, pretrained=True)` reads an FM's weights: candidate `files` (the first present is used) and whether the kit `built` them."
+    cfg = get_fm_cfg(cfg) if isinstance(cfg, str) else cfg
+    if cfg.name in WEIGHT_BUILDERS and (cached := WEIGHT_BUILDERS.meta(cfg.name).get('cached')): return dict(files=[cached(cfg)], built=True)
+    return dict(files=[weights_root()/f for f in _weight_files(cfg)], built=False)
+
 def fm_table(pattern:str='*') -> pd.DataFrame:
     "One row per registered FM: architecture, pooling, preprocessing, expected weight file and whether it is present."
-    def present(c):
-        try: return resolve_weights(c) is not None
-        except InputError: return False
+    def local(c): w = local_weights(c); return local_status([[f] for f in w['files']], w['built'])
     rows = [dict(name=n, arch=c.arch if c.open_clip_cfg is None else 'open_clip', pool=c.pool, input=c.input_size[-1], interpolation=c.interpolation, crop_pct=c.crop_pct,
                  cache_size=fm_preprocess(c).resize_to,
                  mean=tuple(round(m, 3) for m in c.mean), std=tuple(round(s, 3) for s in c.std),
-                 weights=c.weight_files[0] if c.weight_files else '', present=present(c), license=c.license)
+                 weights=c.weight_files[0] if c.weight_files else '', local=local(c), license=c.license)
             for n in list_fms(pattern) for c in [FMS.get(n)]]
     return pd.DataFrame(rows)
 
