@@ -101,6 +101,18 @@ def _epoch_lines(path:Path, name:str, every:float=1.0):
     try: yield
     finally: stop.set(); th.join(); path.unlink(missing_ok=True)
 
+def _interruptible(fn):
+    "`fn()` in a daemon thread when called from the main thread, so Ctrl-C interrupts at once (nbclient would catch it); the kernel exits with its parent."
+    if threading.current_thread() is not threading.main_thread(): return fn()
+    res = {}
+    def target():
+        try: res['value'] = fn()
+        except BaseException as e: res['error'] = e
+    t = threading.Thread(target=target, daemon=True); t.start()
+    while t.is_alive(): t.join(0.2)
+    if 'error' in res: raise res['error']
+    return res['value']
+
 def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|None=None,
                  overwrite:bool=False, # train again even if the folder holds a finished run (with these or other parameters)
                  kernel:WarmKernel|None=None # run in this kept-alive kernel (its own `env`) instead of a new one
@@ -117,8 +129,8 @@ def run_notebook(params:dict, template=None, log_output:bool=False, env:dict|Non
             epoch_log = kernel.epoch_log if kernel else out/'.epochs.log'
             kw = dict(km=kernel.manager()) if kernel else dict(kernel_manager_class=_kernel_manager({**(env or {}), **_epoch_env(epoch_log)}, stack.enter_context(open(out/'kernel.log', 'a'))))
             stack.enter_context(_epoch_lines(epoch_log, out.name))
-            pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p, log_output=log_output,
-                                progress_bar=False, kernel_name='python3', **kw)
+            _interruptible(lambda: pm.execute_notebook(lit(template or template_path()), lit(out/'run.ipynb'), parameters=p, log_output=log_output,
+                                                       progress_bar=False, kernel_name='python3', **kw))
     except BaseException as e:
         if kernel: kernel.retire()  # a failed or interrupted run may leave anything behind in its kernel
         if isinstance(e, pm.PapermillExecutionError):
