@@ -36,7 +36,7 @@ def test_registry():
     assert NAMES == sorted(PREPARED) == sorted('chexpert mimic_cxr nih_cxr14 ham10000 fitzpatrick17k isic2019 isic2020 pad_ufes20 papila ol3i oasis1 '
                                                'harvard_gf3300 fairvlmed10k brset derm7pt'.split())
     assert all(len(t) > 20 for t in data_prep.list_converters(describe=True).values())
-    with pytest.raises(InputError, match="unknown dataset converter 'nope'; registered: \['brset'"): data_prep.get_converter('nope')
+    with pytest.raises(InputError, match=r"unknown dataset converter 'nope'; registered: \['brset'"): data_prep.get_converter('nope')
     with pytest.raises(SystemExit) as e: data_prep.main('ham10000', ['--help'])
     assert e.value.code == 0
 
