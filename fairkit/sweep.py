@@ -6,6 +6,7 @@
 from __future__ import annotations
 import os, json, time, uuid, tempfile, importlib, contextlib, queue, threading, traceback
 from pathlib import Path
+from tqdm.auto import tqdm
 import fairkit
 from .core import InputError, load_json, save_json, progress
 from .run import check_params, run_dir, make_run_dir, finished_run, expand_grid
@@ -95,7 +96,7 @@ def _epoch_lines(path:Path, name:str, every:float=1.0):
         while not done:
             done = stop.wait(every)
             lines = path.read_text().split('\n')[:-1] if path.exists() else []  # complete lines only
-            for l in lines[seen:]: print(_epoch_line(name, json.loads(l), time.time() - t0), flush=True)
+            for l in lines[seen:]: tqdm.write(_epoch_line(name, json.loads(l), time.time() - t0))  # above the sweep's bar, not inside it
             seen = len(lines)
     th = threading.Thread(target=show, daemon=True); th.start()
     try: yield
