@@ -36,7 +36,7 @@ setuptools.setup(
     url = cfg['git_url'],
     packages = setuptools.find_packages(include=['fairkit', 'fairkit.*', 'data_prep']),
     include_package_data = True,
-    package_data = {'fairkit': ['templates/*.ipynb', 'grids/*.yaml']},  # the run template and example grids ship with the package
+    package_data = {'fairkit': ['templates/*.ipynb', 'grids/*.yaml', 'assets/biaslab/*/*']},  # the run template, example grids and Bias Lab FM builds ship with the package
     install_requires = requirements,
     extras_require={ 'dev': dev_requirements },
     dependency_links = cfg.get('dep_links','').split(),

@@ -1,17 +1,19 @@
 "Bias Lab FM (issue 8): its surface, PEFT compatibility, the cached build, and the efficacy targets on one shared build."
 import multiprocessing as mp, os, warnings
+from pathlib import Path
 import numpy as np, pytest, torch
 from fairkit.core import InputError, load_json
 from fairkit.data.biaslab import make_biaslab
 from fairkit.fm.registry import create_fm, list_fms
 from fairkit.fm.peft import apply_peft, apply_mask, list_peft, list_mask_spaces, mask_space, backbone_family
-from fairkit.fm.biaslab import biaslab_weights, probe_report, probe_gap, finetune_auc
+from safetensors.torch import load_file
+from fairkit.fm.biaslab import SHIPPED, biaslab_weights, biaslab_weights_file, probe_report, probe_gap, finetune_auc
 
 NAMES = ('biaslab_vit_tiny', 'biaslab_cnn')
 
 @pytest.fixture(scope='session')
 def cnn():
-    "The one pretrained build every target test shares (built once per FAIRKIT_DATA, then loaded from the cache)."
+    "The one pretrained build every target test shares (the shipped one)."
     warnings.filterwarnings('ignore', category=UserWarning)
     return create_fm('biaslab_cnn', pretrained=True)
 
@@ -56,6 +58,25 @@ def test_concurrent_build_is_safe(tmp_path):
     assert sorted(f.name for f in folder.iterdir() if not f.name.startswith('.lock')) == ['curves.csv', 'model.safetensors', 'recipe.json']
     fm = create_fm('biaslab_vit_tiny', weights=folder/'model.safetensors')
     assert fm.weights_file == folder/'model.safetensors'
+
+def test_the_shipped_builds_are_used():
+    "Both default recipes have a shipped build, and `create_fm` loads it without building anything."
+    for name in NAMES:
+        assert biaslab_weights_file(name).is_relative_to(Path(str(SHIPPED))), name
+        assert create_fm(name, pretrained=True).weights_file == biaslab_weights_file(name)
+
+@pytest.mark.slow  # two full builds: about 5.5 CPU minutes
+@pytest.mark.parametrize('name', NAMES)
+def test_a_rebuild_equals_the_shipped_build(name, tmp_path, monkeypatch):
+    "Rebuilding a default recipe (`shipped=False`, one torch thread) gives the shipped weights bit for bit, with the torch they were built with."
+    shipped = biaslab_weights_file(name)
+    built_with = load_json(shipped.parent/'recipe.json')['torch']
+    if torch.__version__.split('+')[0] != built_with.split('+')[0]: pytest.skip(f"shipped build made with torch {built_with}, this is {torch.__version__}")
+    monkeypatch.setenv('FAIRKIT_WEIGHTS', str(tmp_path))
+    rebuilt = biaslab_weights(name, shipped=False)
+    assert rebuilt.is_relative_to(tmp_path)
+    a, b = load_file(shipped), load_file(rebuilt)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 def test_pretrained_loads_the_cache(cnn):
     again = create_fm('biaslab_cnn', pretrained=True)

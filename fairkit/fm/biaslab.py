@@ -5,6 +5,7 @@
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000003
 from __future__ import annotations
 import os, time, fcntl, contextlib, dataclasses
+from importlib.resources import files
 from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as F
 import matplotlib.pyplot as plt
@@ -16,9 +17,9 @@ from ..train import fit
 from .registry import FMCfg, register_fm, register_weight_builder, timm_backbone, create_fm, weights_root
 
 # %% auto #0
-__all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'FINETUNE_LR', 'corpus_config', 'latent_targets', 'pretraining_corpus', 'recipe_of',
-           'MultiTaskLoss', 'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights_file', 'biaslab_weights',
-           'plot_curves', 'probe_predictions', 'probe_report', 'probe_gap', 'finetune_auc']
+__all__ = ['CORPUS_SEED', 'TASKS', 'RECIPE', 'SHIPPED', 'FINETUNE_LR', 'corpus_config', 'latent_targets', 'pretraining_corpus',
+           'recipe_of', 'MultiTaskLoss', 'pretrain_biaslab_fm', 'biaslab_key', 'biaslab_weights_file',
+           'biaslab_weights', 'plot_curves', 'probe_predictions', 'probe_report', 'probe_gap', 'finetune_auc']
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000006
 CORPUS_SEED = 10**6  # corpus seeds start here; evaluation datasets use small seeds
@@ -100,6 +101,13 @@ class _Corpus(torch.utils.data.Dataset):
         return self.preprocess(self.images[i]), self.targets[i], torch.zeros(len(i), dtype=torch.long), torch.from_numpy(i)
 
 # %% ../../nbs/14_fm.biaslab.ipynb #bl000015
+@contextlib.contextmanager
+def _torch_threads(n:int):
+    "Run the block with `n` torch threads, restoring the count after."
+    before = torch.get_num_threads(); torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)
+
 def pretrain_biaslab_fm(name:str='biaslab_vit_tiny', # a Bias Lab FM
                         **recipe # entries of `RECIPE` to replace (e.g. a tiny corpus for tests)
                        ) -> tuple:
@@ -109,8 +117,9 @@ def pretrain_biaslab_fm(name:str='biaslab_vit_tiny', # a Bias Lab FM
     fm = create_fm(name, num_classes=len(TASKS), seed=r['seed'])
     loader = make_loader(_Corpus(images[train], targets[train], fm.preprocess), r['batch_size'], shuffle=True, drop_last=True)
     loss = MultiTaskLoss(r.get('task_weights'))
-    hist = fit(fm, loader, None, epochs=r['epochs'], lr=r['lr'], weight_decay=r['weight_decay'], warmup_epochs=r['warmup_epochs'],
-               loss_fn=loss, select=None, seed=r['seed'])
+    with _torch_threads(1):  # float sums depend on the thread count: one thread gives the same weights on every machine
+        hist = fit(fm, loader, None, epochs=r['epochs'], lr=r['lr'], weight_decay=r['weight_decay'], warmup_epochs=r['warmup_epochs'],
+                   loss_fn=loss, select=None, seed=r['seed'])
     per_epoch = np.stack(loss.log).reshape(r['epochs'], len(loader), len(TASKS)).mean(1)
     curves = pd.DataFrame(per_epoch, columns=list(TASKS)).assign(epoch=hist.epoch.to_numpy(), total=hist.train_loss.to_numpy())
     with torch.no_grad():  # the same losses once on the held-out 10%
@@ -139,17 +148,25 @@ def _file_lock(path:Path):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
-def biaslab_weights_file(cfg:FMCfg|str, **recipe) -> Path:
-    "Where the weights of a Bias Lab FM are cached (`weights_root()/'biaslab'/<name>-<key>/model.safetensors`), built or not."
+SHIPPED = files('fairkit')/'assets'/'biaslab'  # builds of the default recipes that ship with the kit
+
+def biaslab_weights_file(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
+                         shipped:bool=True, # use the kit's shipped build of this recipe if there is one
+                         **recipe # entries of `RECIPE` to replace
+                        ) -> Path:
+    "Where the weights of a Bias Lab FM are: the shipped build, else the cache `weights_root()/'biaslab'/<name>-<key>/model.safetensors`, built or not."
     name = cfg if isinstance(cfg, str) else cfg.name
-    return weights_root()/'biaslab'/f'{name}-{biaslab_key(name, **recipe)}'/'model.safetensors'
+    folder = f'{name}-{biaslab_key(name, **recipe)}'
+    ship = Path(str(SHIPPED))/folder/'model.safetensors'
+    return ship if shipped and ship.exists() else weights_root()/'biaslab'/folder/'model.safetensors'
 
 def biaslab_weights(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
+                    shipped:bool=True, # use the kit's shipped build of this recipe if there is one
                     **recipe # entries of `RECIPE` to replace
                    ) -> Path:
-    "The cached weight file of a Bias Lab FM, built once (locked, atomic) if missing."
+    "The weight file of a Bias Lab FM: shipped, cached, or built once into the cache (locked, atomic)."
     name = cfg if isinstance(cfg, str) else cfg.name
-    path = biaslab_weights_file(name, **recipe); folder = path.parent
+    path = biaslab_weights_file(name, shipped, **recipe); folder = path.parent
     if path.exists(): return path
     with _file_lock(folder/'.lock'):
         if path.exists(): return path  # another process built it while we waited
@@ -157,7 +174,7 @@ def biaslab_weights(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
         t0, c0 = time.time(), time.process_time()
         fm, curves = pretrain_biaslab_fm(name, **recipe)
         save_json(dict(name=name, recipe=recipe_of(name, **recipe), seconds=time.time() - t0, cpu_seconds=time.process_time() - c0, held_out=curves.attrs['held_out'],
-                       torch_threads=torch.get_num_threads()), folder/'recipe.json')
+                       torch=torch.__version__), folder/'recipe.json')
         curves.to_csv(folder/'curves.csv', index=False)
         sd = {k: v.contiguous() for k, v in fm.state_dict().items() if not k.startswith('head.')}
         with atomic_write(path, 'wb') as f: f.write(safetensors_save(sd))
