@@ -36,7 +36,7 @@ def wheel(tmp_path_factory):
 def test_wheel_contains_every_module(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {str(p.relative_to(ROOT)) for d in ('fairkit', 'data_prep') for p in (ROOT/d).rglob('*.py')}
-    expected |= {str(p.relative_to(ROOT)) for p in [*(ROOT/'fairkit'/'templates').glob('*.ipynb'), *(ROOT/'fairkit'/'grids').glob('*.yaml')]}
+    expected |= {str(p.relative_to(ROOT)) for p in [*(ROOT/'fairkit'/'templates').glob('*.ipynb'), *(ROOT/'fairkit'/'grids').glob('*.yaml'), *(ROOT/'fairkit'/'assets').rglob('*.*')]}
     assert 'fairkit/templates/run_experiment.ipynb' in expected
     assert expected <= names, sorted(expected - names)
 
