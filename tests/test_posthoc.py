@@ -36,6 +36,18 @@ def test_lora_fm_masks_cover_trainable_only(lab):
     m = soft_mask(R)
     assert all(((v >= 0) & (v < 1) | (v == 1)).all() for v in m.values())
 
+def test_shuffled_importance_keeps_each_tensor_s_values(lab):
+    "kind='shuffled' permutes the Fisher R within each tensor: same values per tensor (so the same per-tensor share of a hard mask), other positions."
+    from fairkit.train import TinyCNN
+    torch.manual_seed(0); model = TinyCNN(3, width=4)
+    ext = ExternalSet(lab['val'], binary_groups(model, lab['val'], device='cpu'))
+    R, S = (bias_relative_importance(model, ext, GroupGapLoss(), k, 32, 'cpu') for k in ('fisher', 'shuffled'))
+    assert all(torch.equal(R[n].flatten().sort().values, S[n].flatten().sort().values) for n in R)
+    assert any(not torch.equal(R[n], S[n]) for n in R)
+    head = classifier_names(model)
+    MR, MS = hard_mask(R, 90, exclude=head), hard_mask(S, 90, exclude=head)
+    assert all(MR[n].sum() == MS[n].sum() for n in R)
+
 @pytest.mark.parametrize('fn, opt', [(bmft_debias, {}), (swift_debias, {}), (swift_debias, {'optimizer': 'adam'})])
 def test_zero_mask_entries_bit_identical_through_both_steps(lab, fn, opt):
     "With mask_mode='update', every extractor entry whose mask is 0 ends both steps bit-identical (SGD or Adam, weight decay)."
