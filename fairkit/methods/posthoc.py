@@ -230,18 +230,22 @@ def train_step(model:nn.Module, ext, loss_fn, *, epochs:int, lr:float, optimizer
     return dict(epochs=int(len(h)), seconds=time.perf_counter() - t0, samples=len(ext), train_loss=h.train_loss.round(6).tolist() if len(h) else [])
 
 # %% ../../nbs/24_methods.posthoc.ipynb #db3f7444
-IMPORTANCE_KINDS = ('fisher', 'abs', 'signed', 'random', 'uniform')
+IMPORTANCE_KINDS = ('fisher', 'abs', 'signed', 'random', 'shuffled', 'uniform')
 
 def bias_relative_importance(model:nn.Module, ext, bias:GroupGapLoss, kind:str='fisher', batch_size:int=64,
                              device=None, seed:int=0) -> dict|None:
-    "R of every trainable parameter on `ext` (None for the uniform ablation)."
+    "R of every trainable parameter on `ext` (None for the uniform ablation; Fisher R permuted within each tensor for 'shuffled')."
     if kind not in IMPORTANCE_KINDS: raise InputError(f"importance kind must be one of {list(IMPORTANCE_KINDS)}, got {kind!r}")
     if kind == 'uniform': return None
+    base = 'fisher' if kind == 'shuffled' else kind
     seed_everything(seed); loader = make_loader(ext, batch_size, shuffle=True)
-    I_b = importance(model, loader, bias, kind, device=device, seed=seed)
+    I_b = importance(model, loader, bias, base, device=device, seed=seed)
     seed_everything(seed); loader = make_loader(ext, batch_size, shuffle=True)
-    I_p = importance(model, loader, lambda z, y, g: wbce_loss(z, y), kind, device=device, seed=seed + 1)
-    return relative_importance(I_b, I_p)
+    I_p = importance(model, loader, lambda z, y, g: wbce_loss(z, y), base, device=device, seed=seed + 1)
+    R = relative_importance(I_b, I_p)
+    if kind != 'shuffled': return R
+    gen = torch.Generator().manual_seed(seed)
+    return {n: r.flatten()[torch.randperm(r.numel(), generator=gen)].view_as(r) for n, r in R.items()}
 
 # %% ../../nbs/24_methods.posthoc.ipynb #c3554ada
 def _record_mask(masks:dict, head) -> tuple:
