@@ -9,7 +9,7 @@
    trainable (upstream: the FM runs every batch and a graph is kept through it into `noise.grad`), each in a fresh
    process; CPU: peak RSS (ru_maxrss) above the process's baseline; CUDA: torch.cuda.max_memory_allocated.
 
-    .venv/bin/python bench/dne_queries.py [--fm tiny_cnn] [--seeds 0 1 2] [--rounds 40] [--part queries memory]
+    .venv/bin/python bench/dne_queries.py [--fm tiny_cnn] [--seeds 0 1 2] [--rounds 40] [--scenario cxr_sex_marker] [--clamp] [--max-norm 5] [--part queries memory]
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -25,9 +25,9 @@ from fairkit.methods.dne import (DebiasedNoise, QueryCounter, fm_query_fn, train
 RESULTS = Path(__file__).parent/'results'
 
 
-def setup(fm_name:str, n:int, size:int, seed:int):
-    "(frozen FM, {split: image dataset}): a CXR-like Bias Lab set whose training labels are correlated with sex."
-    data = biaslab_cxr('cxr_default', n=n, size=size, seed=seed, prevalence={'F': .6, 'M': .2})
+def setup(fm_name:str, n:int, size:int, seed:int, scenario:str='cxr_sex_marker'):
+    "(frozen FM, {split: image dataset}): a CXR-like Bias Lab set whose labels are correlated with sex (default: sex shows through a PORT tag)."
+    data = biaslab_cxr(scenario, n=n, size=size, seed=seed)
     if fm_name == 'tiny_cnn':  # a small CNN trained on the images' labels: a stand-in FM that encodes sex
         pre = Preprocess(channels=3, mean=(0.5,), std=(0.25,))
         ds = {s: FairImageDataset(data, s, preprocess=pre) for s in ('train', 'val', 'test')}
@@ -49,14 +49,14 @@ def first_reach(h:pd.DataFrame, target:float, col:str):
 def queries(a) -> list:
     rows = []
     for seed in a.seeds:
-        fm, ds = setup(a.fm, a.n, a.size, seed)
+        fm, ds = setup(a.fm, a.n, a.size, seed, a.scenario)
         emb = embedding_datasets(fm, ds, root=tempfile.mkdtemp())
         head, _ = train_sa_probe(emb['train'], epochs=30, lr=3e-3, seed=seed)
         before = sa_scores(head, emb['val'].emb, emb['val'].g)['acc']
         target = 0.5 + (before - 0.5) / 2
         row = dict(seed=seed, sa_acc_before=before, target=target)
         for mode in ('faithful', 'paper'):
-            nz, q = DebiasedNoise.for_dataset(ds['train']), QueryCounter(fm_query_fn(fm, 'cpu'))
+            nz, q = DebiasedNoise.for_dataset(ds['train'], clamp=a.clamp), QueryCounter(fm_query_fn(fm, 'cpu'))
             mon, spent = sa_monitor(q, head, nz, ds['val']), [0.]
             def timed(rec, eps):  # search time = elapsed minus the time spent monitoring
                 t0 = time.perf_counter(); search = t0 - t_start - spent[0]
@@ -64,10 +64,10 @@ def queries(a) -> list:
                 return {**out, 'search_s': search}
             t_start = time.perf_counter()
             h, _ = train_dne_gezo(q, head, nz, ds['train'], rounds=a.rounds, n_candidates=10, sigma=a.sigma, batch_size=64,
-                                  mode=mode, objective=a.objective, seed=seed, on_round=timed)
+                                  mode=mode, objective=a.objective, seed=seed, on_round=timed, max_norm=a.max_norm)
             row.update({f'{mode}_queries': first_reach(h, target, 'total_batch_queries'), f'{mode}_s': first_reach(h, target, 'search_s'),
                         f'{mode}_final_sa_acc': float(h.sa_acc.iloc[-1])})
-        nz, spent = DebiasedNoise.for_dataset(ds['train']), [0.]
+        nz, spent = DebiasedNoise.for_dataset(ds['train'], clamp=a.clamp), [0.]
         mon = sa_monitor(fm_query_fn(fm, 'cpu'), head, nz, ds['val'])
         def timed_wb(rec, noise):
             search = rec['seconds'] - spent[0]
@@ -125,6 +125,8 @@ def main():
     ap.add_argument('--n', type=int, default=1200); ap.add_argument('--size', type=int, default=32)
     ap.add_argument('--rounds', type=int, default=40); ap.add_argument('--sigma', type=float, default=0.1)
     ap.add_argument('--objective', default='entropy'); ap.add_argument('--wb-epochs', type=int, default=10); ap.add_argument('--wb-lr', type=float, default=5e-3)
+    ap.add_argument('--scenario', default='cxr_sex_marker'); ap.add_argument('--clamp', action='store_true')
+    ap.add_argument('--max-norm', type=float, default=None)
     ap.add_argument('--part', nargs='+', default=['queries', 'memory'])
     ap.add_argument('--mem-fm', default='vit_tiny_patch16_224.augreg_in21k_ft_in1k'); ap.add_argument('--batch', type=int, default=32)
     ap.add_argument('--steps', type=int, default=3); ap.add_argument('--device', default='cpu')

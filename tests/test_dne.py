@@ -107,6 +107,13 @@ def test_gezo_faithful_trajectory_on_a_quadratic():
     assert hist.accepted.all() and (hist.loss.diff().iloc[1:] > 0).any()
 
 
+@pytest.mark.parametrize('mode', ['faithful', 'paper'])
+def test_gezo_max_norm_bounds_the_noise(mode):
+    quad = lambda e, b: float(((e - 0.5) ** 2).sum())  # optimum at norm 2, outside the ball
+    _, hist = gezo(quad, torch.zeros(4, 4), lambda r: [0], rounds=20, n_candidates=4, sigma=0.3, mode=mode, max_norm=1., seed=0)
+    assert (hist.noise_norm <= 1 + 1e-5).all() and hist.noise_norm.max() > 0.9
+
+
 def test_objectives_and_whitebox_step(toy):
     fm, ds = toy['fm'], toy['ds']
     emb = embedding_datasets(fm, ds, root=toy['root']/'emb')
@@ -180,29 +187,48 @@ def test_dne_through_fairkit_run_cli(tmp_path):
 
 
 EFFICACY = dict(dataset='biaslab_cxr', model='biaslab_vit_tiny', pretrained=True, usage='lp', epochs=30, lr=3e-3, bootstrap=0, device='cpu')
-DNE_KWARGS = dict(optimizer='whitebox', objective='uniform_kl', epochs=5, lr=1e-3, sa_epochs=30, sa_lr=3e-3, track_every=0)
+SA_KWARGS = dict(sa_epochs=30, sa_lr=3e-3, track_every=0)
+DNE_KWARGS = dict(optimizer='whitebox', objective='uniform_kl', epochs=10, lr=2e-3, clamp=True, **SA_KWARGS)
+
+def marker_eraser(size:int) -> torch.Tensor:
+    "A hand-made noise of −1 on the footprint of the Bias Lab's `PORT` tag (both corners): with clamping every tag pixel becomes 0."
+    from fairkit.data.biaslab import _markers
+    return -torch.as_tensor((_markers('cxr', size) != 0).any(0), dtype=torch.float32)
 
 @pytest.fixture(scope='module')
 def efficacy(tmp_path_factory):
-    "CXR-like Bias Lab whose labels are correlated with sex (prevalence F 0.6, M 0.2); frozen Bias Lab FM; plain probe vs DNE, 3 seeds."
+    "`cxr_sex_marker` (sex shows only through a PORT tag; the disease is 3x as common in women); frozen Bias Lab FM; 3 seeds of: plain probe, learnt DNE, and the marker-erasing noise applied as is."
     root, rows = tmp_path_factory.mktemp('efficacy'), []
+    save_noise(marker_eraser(64), root/'eraser.pt')
     for seed in (0, 1, 2):
-        kw = dict(EFFICACY, seed=seed, dataset_kwargs=dict(n=1500, size=64, seed=seed, prevalence={'F': .6, 'M': .2}))
-        plain = run_experiment(method='erm', out_dir=str(root/f'plain{seed}'), **kw)
-        dne = run_experiment(method='dne', method_kwargs=DNE_KWARGS, out_dir=str(root/f'dne{seed}'), **kw)
-        rows.append(dict(seed=seed, sa_before=dne['method']['sa_before_acc'], sa_after=dne['method']['sa_after_acc'],
-                         sa_retrained=dne['method']['sa_retrained_acc'],
-                         gap_plain=plain['splits']['test']['eqopp_diff@0.5'], gap_dne=dne['splits']['test']['eqopp_diff@0.5'],
-                         auc_plain=plain['splits']['test']['auc'], auc_dne=dne['splits']['test']['auc']))
-    df = pd.DataFrame(rows); print(df.round(3).to_string())
-    return df
+        kw = dict(EFFICACY, seed=seed, dataset_kwargs=dict(scenario='cxr_sex_marker', n=1500, size=64, seed=seed))
+        runs = dict(plain=run_experiment(method='erm', out_dir=str(root/f'plain{seed}'), **kw),
+                    dne=run_experiment(method='dne', method_kwargs=DNE_KWARGS, out_dir=str(root/f'dne{seed}'), **kw),
+                    eraser=run_experiment(method='dne', method_kwargs=dict(optimizer='none', noise_path=str(root/'eraser.pt'), clamp=True, **SA_KWARGS),
+                                          out_dir=str(root/f'eraser{seed}'), **kw))
+        for name, m in runs.items():
+            t, rec = m['splits']['test'], m.get('method', {})
+            rows.append(dict(seed=seed, run=name, gap=t['eqopp_diff@0.5'], gap_f1=t['eqopp_diff@val_f1'], auc=t['auc'],
+                             tpr_F=t['tpr@0.5/F'], tpr_M=t['tpr@0.5/M'], eo_p=rec.get('dne_test', {}).get('eo_p', np.nan),
+                             **{k: rec.get(f'sa_{k}_acc', np.nan) for k in ('before', 'after', 'retrained')}))
+    df = pd.DataFrame(rows); print(df.round(3).to_string()); print(df.drop(columns='seed').groupby('run').agg(['mean', 'std']).round(3).T.to_string())
+    return df.pivot(index='seed', columns='run')
 
-@pytest.mark.slow  # six runs with the Bias Lab FM: several minutes on 2 CPU cores
+def _lowers_gap(e, run:str) -> bool:
+    "Lower TPR gap than the plain probe on average, at 0.5 and at the validation-F1 threshold, without giving up the disease signal (AUC within 0.1 on every seed)."
+    return bool(e.gap[run].mean() < e.gap.plain.mean() and e.gap_f1[run].mean() < e.gap_f1.plain.mean() and (e.auc[run] > e.auc.plain - 0.1).all())
+
+@pytest.mark.slow  # nine runs with the Bias Lab FM: several minutes on 2 CPU cores
 def test_dne_lowers_sa_probe_accuracy_on_the_biaslab(efficacy):
-    assert (efficacy.sa_after < efficacy.sa_before - 0.05).all()
+    assert (efficacy.after.dne < efficacy.before.dne - 0.05).all()
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="not met with biaslab_vit_tiny (white-box uniform_kl, 3 seeds): the TPR gap is not lower on average; "
-                                        "see the DNE notebook and the closing note of issue 10")
+def test_erasing_the_marker_lowers_tpr_gap(efficacy):
+    "The scenario is one an input edit can fix: a clamped noise that erases the tag removes sex (retrained SA probe near what the label alone tells) and most of the gap."
+    assert (efficacy.retrained.eraser < efficacy.before.eraser - 0.15).all() and _lowers_gap(efficacy, 'eraser')
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="not met by the learnt noise (white-box uniform_kl, clamped, 3 seeds): it fools the SA probe with an adversarial "
+                                        "pattern spread over the image that also erases the disease signal (AUC drop > 0.1), instead of erasing the tag; see the DNE notebook")
 def test_dne_lowers_tpr_gap_on_the_biaslab(efficacy):
-    assert efficacy.gap_dne.mean() < efficacy.gap_plain.mean()
+    assert _lowers_gap(efficacy, 'dne')

@@ -318,6 +318,8 @@ SCENARIOS = {
                                  label_noise={'F': .06, 'M': .03}, shortcut={'F': (.15, .3), 'M': (.15, .6)}, shortcut_test=.2,
                                  images_per_unit=4, label_persistence=.7),
     'cxr_fair': BiasLabConfig('cxr', shortcut=.2, shortcut_test=.2, natural=0.0, images_per_unit=4, label_persistence=.7),
+    'cxr_sex_marker': BiasLabConfig('cxr', group_props={'F': .45, 'M': .55}, prevalence={'F': .6, 'M': .2}, signal=.35,
+                                    shortcut={'F': .1, 'M': .9}, shortcut_test={'F': .1, 'M': .9}, natural=0.0, images_per_unit=4, label_persistence=.7),
     'cxr_intersectional': BiasLabConfig('cxr', attribute='sex*age_ge60', signal={'F|<60': 1.0, 'F|>=60': .6, 'M|<60': 1.0, 'M|>=60': 1.0},
                                         shortcut={'F|<60': .2, 'F|>=60': (.1, .6), 'M|<60': .2, 'M|>=60': .2}, shortcut_test=.2,
                                         images_per_unit=4, label_persistence=.7),

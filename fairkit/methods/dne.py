@@ -224,11 +224,13 @@ def gezo(loss_fn:Callable, # (eps, batch) -> float; each call is one black-box q
          mode:str='faithful', # 'faithful' (upstream code) or 'paper' (reconstruction of the paper's figure)
          skip_wasted:bool=False, # faithful: do not issue the discarded −u query
          decay:float=0.95, # paper: σ multiplier after a rejected proposal
+         max_norm:float|None=None, # project every move onto the ball ‖ε‖₂ ≤ max_norm (None: unbounded, as upstream)
          seed:int=0, on_round:Callable|None=None # called with (record, eps) after each round
         ) -> tuple:
     "Zeroth-order search of the noise: (final eps, per-round history with the number of loss queries)."
     if mode not in GEZO_MODES: raise InputError(f"GeZO mode must be one of {GEZO_MODES}, got {mode!r}")
     gen = torch.Generator().manual_seed(seed)
+    ball = lambda e: e if max_norm is None or e.norm() <= max_norm else e * (max_norm / e.norm())
     eps, v, hist, total = eps.detach().clone(), torch.zeros_like(eps), [], 0
     def L(e, bs):
         nonlocal q
@@ -244,7 +246,7 @@ def gezo(loss_fn:Callable, # (eps, batch) -> float; each call is one black-box q
                     for sign in ((+1,) if skip_wasted else (-1, +1)): losses = L(eps0 + sign * u, [b])  # re-created: only +u survives
                     if losses[0] < best: best, best_dir = losses[0], u
             v = momentum * torch.zeros_like(eps) + best_dir  # velocity re-zeroed every round
-            eps = eps0 + v  # no acceptance test
+            eps = ball(eps0 + v)  # no acceptance test
             rec = dict(round=r, loss=best, accepted=True, sigma=sigma)
         else:
             l0 = float(np.mean(L(eps, bs)))
@@ -254,9 +256,10 @@ def gezo(loss_fn:Callable, # (eps, batch) -> float; each call is one black-box q
                 cands += [(float(np.mean(L(eps + d, bs))), d), (float(np.mean(L(eps - d, bs))), -d)]
             _, step = min(cands, key=lambda c: c[0])
             v_new = momentum * v + step
-            l_new = float(np.mean(L(eps + v_new, bs)))
+            e_new = ball(eps + v_new); v_new = e_new - eps
+            l_new = float(np.mean(L(e_new, bs)))
             accepted = l_new < l0
-            if accepted: eps, v = eps + v_new, v_new
+            if accepted: eps, v = e_new, v_new
             else: v = torch.zeros_like(v)
             rec = dict(round=r, loss=l_new if accepted else l0, baseline=l0, accepted=accepted, sigma=sigma)
             if not accepted: sigma *= decay
@@ -278,7 +281,7 @@ def train_dne_gezo(query_fn:Callable, # images -> embeddings: the black box (cou
                    sa_head:nn.Module, noise:DebiasedNoise, ds, # training images (their order per round is seeded)
                    rounds:int=50, n_candidates:int=10, sigma:float=0.03, momentum:float=0.9, batches_per_round:int=2,
                    batch_size:int=128, mode:str='faithful', skip_wasted:bool=False, lambda_sa:float=1.0, lambda_reg:float=1e-3,
-                   objective:str='neg_ce', seed:int=0, on_round:Callable|None=None) -> tuple:
+                   objective:str='neg_ce', seed:int=0, on_round:Callable|None=None, max_norm:float|None=None) -> tuple:
     "Learn `noise` in place with `gezo` through `query_fn`; (per-round history, `QueryCounter`)."
     counter = query_fn if isinstance(query_fn, QueryCounter) else QueryCounter(query_fn)
     sa_head = sa_head.eval().cpu(); noise.cpu().freeze()
@@ -293,7 +296,7 @@ def train_dne_gezo(query_fn:Callable, # images -> embeddings: the black box (cou
         try: return on_round(rec, eps)
         finally: counter.phase = 'search'
     eps, hist = gezo(loss_fn, noise.noise.detach(), round_batches(ds, batch_size, batches_per_round, seed), rounds, n_candidates,
-                     sigma, momentum, mode, skip_wasted, seed=seed, on_round=after)
+                     sigma, momentum, mode, skip_wasted, max_norm=max_norm, seed=seed, on_round=after)
     noise.noise.data.copy_(eps)
     return hist, counter
 
@@ -408,7 +411,7 @@ def dne(ctx, optimizer:str='gezo', # 'gezo' (black-box), 'whitebox' (gradients),
         mode:str='paper', # GeZO: 'paper' (reconstruction) or 'faithful' (upstream code)
         objective:str='neg_ce', # 'neg_ce' (upstream), 'entropy', 'uniform_kl'
         rounds:int=50, n_candidates:int=10, sigma:float=0.03, momentum:float=0.9, batches_per_round:int=2,
-        gezo_batch_size:int=128, skip_wasted:bool=False,
+        gezo_batch_size:int=128, skip_wasted:bool=False, max_norm:float|None=None, # GeZO: bound on ‖ε‖₂ (None: unbounded)
         epochs:int=25, lr:float=5e-5, reset_optimizer_each_epoch:bool=True, # white-box
         lambda_sa:float=1.0, lambda_reg:float=1e-3,
         per_channel:bool=False, clamp:bool=False, noise_path:str|None=None, # noise shape, clipping, initial/fixed noise file
@@ -437,8 +440,8 @@ def dne(ctx, optimizer:str='gezo', # 'gezo' (black-box), 'whitebox' (gradients),
         rec.update(whitebox_fm_passes=int(hist.fm_passes.iloc[-1]), **query.record('whitebox_'))
     elif optimizer == 'gezo':
         hist, _ = train_dne_gezo(query, sa_head, noise, ds['train'], rounds, n_candidates, sigma, momentum, batches_per_round, gezo_batch_size,
-                                 mode, skip_wasted, lambda_sa, lambda_reg, objective, ctx.seed, every('round'))
-        rec.update(mode=mode, skip_wasted=skip_wasted, **query.record())
+                                 mode, skip_wasted, lambda_sa, lambda_reg, objective, ctx.seed, every('round'), max_norm)
+        rec.update(mode=mode, skip_wasted=skip_wasted, max_norm=max_norm, **query.record())
     else: hist = pd.DataFrame()
     noise.freeze()
     save_noise(noise, ctx.stage/'noise.pt')
