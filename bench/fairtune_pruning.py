@@ -24,19 +24,33 @@ def epochs_to(table:pd.DataFrame, target:float, tol:float) -> float:
     hit = (t.state == 'COMPLETE') & (t.value >= target - tol)
     return float(t.epochs.cumsum()[hit].iloc[0]) if hit.any() else np.nan
 
-def pruning(ctx, args, seed:int) -> dict:
+def parse_pruner(text:str) -> tuple:
+    "'successive_halving' or 'successive_halving:min_resource=2,reduction_factor=3' -> (name, kwargs)."
+    name, _, kw = text.partition(':')
+    return name, {k: int(v) for k, v in (a.split('=') for a in kw.split(',') if a)}
+
+def curves(study) -> list:
+    "Per trial: number, state, params, objective after each epoch (what a pruner sees)."
+    return [dict(number=t.number, state=t.state.name, lr=t.params.get('lr'), mask=''.join(map(str, trial_mask(t.params))),
+                 values=[t.intermediate_values[k] for k in sorted(t.intermediate_values)]) for t in study.trials]
+
+def pruning(ctx, args, seed:int) -> tuple:
     kw = dict(ctx=ctx, space=args.space, objective=args.objective, epochs=args.epochs)
-    tables = {}
-    for pruner in ('none', args.pruner):
-        spec = StudySpec(f'bench-{pruner}-{seed}', None, seed=seed, pruner=pruner, max_epochs=args.epochs)
-        tables[pruner] = trials_table(run_study(spec, trial_objective, kw, args.trials))
-    base, pr = tables['none'], tables[args.pruner]
+    tables, studies = {}, {}
+    for label in ('none', *args.pruner):
+        name, pk = parse_pruner(label)
+        spec = StudySpec(f'bench-{label}-{seed}', None, seed=seed, pruner=name, pruner_kwargs=pk, max_epochs=args.epochs)
+        studies[label] = run_study(spec, trial_objective, kw, args.trials); tables[label] = trials_table(studies[label])
+    base = tables['none']
     target = base.value[base.state == 'COMPLETE'].max()
-    e0, e1 = epochs_to(base, target, args.tol), epochs_to(pr, target, args.tol)
-    best = pr.value[pr.state == 'COMPLETE'].max()
-    return dict(seed=seed, target=target, best_pruned=best, epochs_to_target_none=e0, epochs_to_target_pruned=e1, ratio=e1 / e0,
-                ratio_own_best=epochs_to(pr, best, 0) / epochs_to(base, target, 0), total_epochs_none=int(base.epochs.sum()), total_epochs_pruned=int(pr.epochs.sum()),
-                pruned_trials=int((pr.state == 'PRUNED').sum()))
+    e0 = epochs_to(base, target, args.tol)
+    rows = []
+    for label in args.pruner:
+        pr = tables[label]; e1 = epochs_to(pr, target, args.tol); best = pr.value[pr.state == 'COMPLETE'].max()
+        rows.append(dict(pruner=label, seed=seed, target=target, best_pruned=best, epochs_to_target_none=e0, epochs_to_target_pruned=e1, ratio=e1 / e0,
+                         ratio_own_best=epochs_to(pr, best, 0) / epochs_to(base, target, 0), total_epochs_none=int(base.epochs.sum()),
+                         total_epochs_pruned=int(pr.epochs.sum()), pruned_trials=int((pr.state == 'PRUNED').sum())))
+    return rows, {label: curves(st) for label, st in studies.items()}
 
 def overhead(ctx, args, folder:Path) -> dict:
     kw = dict(ctx=ctx, space=args.space, objective=args.objective, epochs=args.epochs)
@@ -56,29 +70,31 @@ def overhead(ctx, args, folder:Path) -> dict:
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', default='test_vit'); ap.add_argument('--pretrained', action='store_true')
-    ap.add_argument('--n', type=int, default=1200); ap.add_argument('--trials', type=int, default=16); ap.add_argument('--epochs', type=int, default=8)
+    ap.add_argument('--n', type=int, default=1200); ap.add_argument('--size', type=int, help="image side (default: the scenario's, 64 px)"); ap.add_argument('--trials', type=int, default=16); ap.add_argument('--epochs', type=int, default=8)
     ap.add_argument('--space', default='auto_peft1'); ap.add_argument('--objective', default='min_auc')
-    ap.add_argument('--pruner', default='successive_halving'); ap.add_argument('--tol', type=float, default=0.01)
+    ap.add_argument('--pruner', nargs='+', default=['successive_halving'], help="pruners compared with the same unpruned study: name[:key=int,...]"); ap.add_argument('--tol', type=float, default=0.01)
     ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2]); ap.add_argument('--reps', type=int, default=5)
     ap.add_argument('--only', choices=['pruning', 'overhead'], help='run one of the two measurements')
     ap.add_argument('--device', default='cpu'); ap.add_argument('--out', default='runs/bench/fairtune_pruning.json')
     args = ap.parse_args()
     warnings.simplefilter('ignore'); optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(tempfile.mkdtemp())
-    params = check_params(dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=args.n, size=32),
+    params = check_params(dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=args.n, size=args.size),
                                model=args.model, pretrained=args.pretrained, device=args.device))
     ctx = make_context(params, folder)
-    rows, oh = pd.DataFrame(), {}
+    rows, oh, trials = pd.DataFrame(), {}, {}
     if args.only != 'overhead':
-        rows = pd.DataFrame([pruning(ctx, args, s) for s in args.seeds])
+        for seed in args.seeds:
+            r, trials[seed] = pruning(ctx, args, seed); rows = pd.concat([rows, pd.DataFrame(r)], ignore_index=True)
         print(rows.round(3).to_string(index=False))
-        print(f"epochs to reach the unpruned best within {args.tol} ({args.pruner} / none): mean {rows.ratio.mean():.3f} ± {rows.ratio.std():.3f} "
-              f"({rows.ratio.notna().sum()} of {len(rows)} seeds reached it; target <= 0.5); epochs to each study's own best: "
-              f"{rows.ratio_own_best.mean():.3f} ± {rows.ratio_own_best.std():.3f}; total epochs {rows.total_epochs_pruned.mean():.0f} vs {rows.total_epochs_none.mean():.0f}")
+        for label, g in rows.groupby('pruner', sort=False):
+            print(f"{label}: epochs to reach the unpruned best within {args.tol} (pruned / none): mean {g.ratio.mean():.3f} ± {g.ratio.std():.3f} "
+                  f"({g.ratio.notna().sum()} of {len(g)} seeds reached it; target <= 0.5); epochs to each study's own best: "
+                  f"{g.ratio_own_best.mean():.3f} ± {g.ratio_own_best.std():.3f}; total epochs {g.total_epochs_pruned.mean():.0f} vs {g.total_epochs_none.mean():.0f}")
     if args.only != 'pruning':
         oh = overhead(ctx, args, folder)
         print(f"per-trial wall time {statistics.median(oh['trial_s']):.2f} s vs bare fine-tuning {statistics.median(oh['bare_s']):.2f} s: "
               f"overhead {100 * oh['overhead_median']:+.1f} % (median of {args.reps}; target <= 5 %)")
-    save_json(dict(args=vars(args), pruning=rows.to_dict('records'), overhead=oh), args.out)
+    save_json(dict(args=vars(args), pruning=rows.to_dict('records'), overhead=oh, trials=trials), args.out)
 
 if __name__ == '__main__': main()
