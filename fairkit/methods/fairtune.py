@@ -97,10 +97,10 @@ class StudySpec:
     seed:int=0 # sampler seed; worker r uses seed + r
     pruner:str='successive_halving' # one of `PRUNERS`
     max_epochs:int=10 # Hyperband's maximum resource
-    pruner_kwargs:dict|None=None # keyword arguments of the Optuna pruner (e.g. `min_resource`, `reduction_factor`, `n_warmup_steps`)
     heartbeat:float=10. # seconds between a running trial's heartbeats
     grace:float|None=None # a running trial is stale after this long without a heartbeat (default: 3 heartbeats)
     max_retry:int=2 # how often a stale trial is re-queued
+    pruner_kwargs:dict|None=None # keyword arguments of the Optuna pruner (e.g. `min_resource`, `reduction_factor`, `n_warmup_steps`)
 
     def __post_init__(self):
         if self.pruner not in PRUNERS: raise InputError(f"pruner must be one of {PRUNERS}, got {self.pruner!r}")
