@@ -34,23 +34,20 @@ def curves(study) -> list:
     return [dict(number=t.number, state=t.state.name, lr=t.params.get('lr'), mask=''.join(map(str, trial_mask(t.params))),
                  values=[t.intermediate_values[k] for k in sorted(t.intermediate_values)]) for t in study.trials]
 
-def pruning(ctx, args, seed:int) -> tuple:
-    kw = dict(ctx=ctx, space=args.space, objective=args.objective, epochs=args.epochs)
-    tables, studies = {}, {}
+def pruning(ctx, args, seed:int):
+    "Run the unpruned study, then each pruner's; yield (row, trial curves) after each pruned study (row None after the unpruned one)."
+    kw, base = dict(ctx=ctx, space=args.space, objective=args.objective, epochs=args.epochs), None
     for label in ('none', *args.pruner):
         name, pk = parse_pruner(label)
         spec = StudySpec(f'bench-{label}-{seed}', None, seed=seed, pruner=name, pruner_kwargs=pk, max_epochs=args.epochs)
-        studies[label] = run_study(spec, trial_objective, kw, args.trials); tables[label] = trials_table(studies[label])
-    base = tables['none']
-    target = base.value[base.state == 'COMPLETE'].max()
-    e0 = epochs_to(base, target, args.tol)
-    rows = []
-    for label in args.pruner:
-        pr = tables[label]; e1 = epochs_to(pr, target, args.tol); best = pr.value[pr.state == 'COMPLETE'].max()
-        rows.append(dict(pruner=label, seed=seed, target=target, best_pruned=best, epochs_to_target_none=e0, epochs_to_target_pruned=e1, ratio=e1 / e0,
-                         ratio_own_best=epochs_to(pr, best, 0) / epochs_to(base, target, 0), total_epochs_none=int(base.epochs.sum()),
-                         total_epochs_pruned=int(pr.epochs.sum()), pruned_trials=int((pr.state == 'PRUNED').sum())))
-    return rows, {label: curves(st) for label, st in studies.items()}
+        study = run_study(spec, trial_objective, kw, args.trials); t = trials_table(study)
+        if base is None:
+            base = t; target = base.value[base.state == 'COMPLETE'].max(); e0 = epochs_to(base, target, args.tol)
+            yield None, curves(study); continue
+        e1, best = epochs_to(t, target, args.tol), t.value[t.state == 'COMPLETE'].max()
+        yield dict(pruner=label, seed=seed, target=target, best_pruned=best, epochs_to_target_none=e0, epochs_to_target_pruned=e1, ratio=e1 / e0,
+                   ratio_own_best=epochs_to(t, best, 0) / epochs_to(base, target, 0), total_epochs_none=int(base.epochs.sum()),
+                   total_epochs_pruned=int(t.epochs.sum()), pruned_trials=int((t.state == 'PRUNED').sum())), curves(study)
 
 def overhead(ctx, args, folder:Path) -> dict:
     kw = dict(ctx=ctx, space=args.space, objective=args.objective, epochs=args.epochs)
@@ -82,10 +79,13 @@ def main():
     params = check_params(dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=args.n, size=args.size),
                                model=args.model, pretrained=args.pretrained, device=args.device))
     ctx = make_context(params, folder)
-    rows, oh, trials = pd.DataFrame(), {}, {}
+    rows, oh, trials = [], {}, {}
     if args.only != 'overhead':
         for seed in args.seeds:
-            r, trials[seed] = pruning(ctx, args, seed); rows = pd.concat([rows, pd.DataFrame(r)], ignore_index=True)
+            for label, (row, c) in zip(('none', *args.pruner), pruning(ctx, args, seed)):
+                trials.setdefault(seed, {})[label] = c; rows += [row] if row else []
+                save_json(dict(args=vars(args), pruning=rows, overhead=oh, trials=trials), args.out)  # a long benchmark keeps what it has
+        rows = pd.DataFrame(rows)
         print(rows.round(3).to_string(index=False))
         for label, g in rows.groupby('pruner', sort=False):
             print(f"{label}: epochs to reach the unpruned best within {args.tol} (pruned / none): mean {g.ratio.mean():.3f} ± {g.ratio.std():.3f} "
@@ -95,6 +95,6 @@ def main():
         oh = overhead(ctx, args, folder)
         print(f"per-trial wall time {statistics.median(oh['trial_s']):.2f} s vs bare fine-tuning {statistics.median(oh['bare_s']):.2f} s: "
               f"overhead {100 * oh['overhead_median']:+.1f} % (median of {args.reps}; target <= 5 %)")
-    save_json(dict(args=vars(args), pruning=rows.to_dict('records'), overhead=oh, trials=trials), args.out)
+    save_json(dict(args=vars(args), pruning=pd.DataFrame(rows).to_dict('records'), overhead=oh, trials=trials), args.out)
 
 if __name__ == '__main__': main()
