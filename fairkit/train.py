@@ -306,7 +306,7 @@ class Checkpoint(Callback):
         with atomic_write(self.path, 'wb') as f: torch.save(c, f)
 
 class OptunaPruning(Callback):
-    "Report the validation score `monitor` to an Optuna `trial` after every epoch; raise `TrialPruned` when it says so."
+    "Report the validation score `monitor` to an Optuna `trial` after every epoch; raise `TrialPruned` when it says so (never after the last epoch)."
     order = 20
     def __init__(self, trial, monitor:str='auc'): self.trial, self.monitor = trial, monitor
     def before_fit(self, L):
@@ -316,7 +316,7 @@ class OptunaPruning(Callback):
     def after_epoch(self, L):
         import optuna
         self.trial.report(L.record[self.key], L.epoch)
-        if self.trial.should_prune(): raise optuna.TrialPruned(f"epoch {L.epoch}: {self.key} = {L.record[self.key]:.4g}")
+        if L.epoch + 1 < L.epochs and self.trial.should_prune(): raise optuna.TrialPruned(f"epoch {L.epoch}: {self.key} = {L.record[self.key]:.4g}")
 
 class EpochLog(Callback):
     "Append one JSON line per finished epoch (epoch k of n, losses, validation AUC, seconds) to `path`."

@@ -100,6 +100,7 @@ class StudySpec:
     heartbeat:float=10. # seconds between a running trial's heartbeats
     grace:float|None=None # a running trial is stale after this long without a heartbeat (default: 3 heartbeats)
     max_retry:int=2 # how often a stale trial is re-queued
+    pruner_kwargs:dict|None=None # keyword arguments of the Optuna pruner (e.g. `min_resource`, `reduction_factor`, `n_warmup_steps`)
 
     def __post_init__(self):
         if self.pruner not in PRUNERS: raise InputError(f"pruner must be one of {PRUNERS}, got {self.pruner!r}")
@@ -116,8 +117,9 @@ class StudySpec:
     def make_pruner(self):
         "The pruner (none for a multi-objective study)."
         if self.multi or self.pruner == 'none': return optuna.pruners.NopPruner()
-        if self.pruner == 'hyperband': return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=self.max_epochs)
-        return optuna.pruners.MedianPruner() if self.pruner == 'median' else optuna.pruners.SuccessiveHalvingPruner()
+        kw = dict(self.pruner_kwargs or {})
+        if self.pruner == 'hyperband': return optuna.pruners.HyperbandPruner(**{'min_resource': 1, 'max_resource': self.max_epochs, **kw})
+        return (optuna.pruners.MedianPruner if self.pruner == 'median' else optuna.pruners.SuccessiveHalvingPruner)(**kw)
 
     def load(self, storage=None, rank:int=0, create:bool=False):
         "The study with this worker's sampler and the pruner; `create` makes it if missing (`load_if_exists`)."
