@@ -1,6 +1,5 @@
 "Bias Lab FM (issue 8): its surface, PEFT compatibility, the cached build, and the efficacy targets on one shared build."
 import multiprocessing as mp, os, warnings
-from pathlib import Path
 import numpy as np, pytest, torch
 from fairkit.core import InputError, load_json
 from fairkit.data.biaslab import make_biaslab
@@ -62,7 +61,7 @@ def test_concurrent_build_is_safe(tmp_path):
 def test_the_shipped_builds_are_used():
     "Both default recipes have a shipped build, and `create_fm` loads it without building anything."
     for name in NAMES:
-        assert biaslab_weights_file(name).is_relative_to(Path(str(SHIPPED))), name
+        assert biaslab_weights_file(name).is_relative_to(SHIPPED), name
         assert create_fm(name, pretrained=True).weights_file == biaslab_weights_file(name)
 
 @pytest.mark.slow  # two full builds: about 5.5 CPU minutes

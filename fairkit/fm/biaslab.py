@@ -148,7 +148,7 @@ def _file_lock(path:Path):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
-SHIPPED = files('fairkit')/'assets'/'biaslab'  # builds of the default recipes that ship with the kit
+SHIPPED = Path(str(files('fairkit')/'assets'/'biaslab'))  # builds of the default recipes that ship with the kit
 
 def biaslab_weights_file(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
                          shipped:bool=True, # use the kit's shipped build of this recipe if there is one
@@ -157,7 +157,7 @@ def biaslab_weights_file(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
     "Where the weights of a Bias Lab FM are: the shipped build, else the cache `weights_root()/'biaslab'/<name>-<key>/model.safetensors`, built or not."
     name = cfg if isinstance(cfg, str) else cfg.name
     folder = f'{name}-{biaslab_key(name, **recipe)}'
-    ship = Path(str(SHIPPED))/folder/'model.safetensors'
+    ship = SHIPPED/folder/'model.safetensors'
     return ship if shipped and ship.exists() else weights_root()/'biaslab'/folder/'model.safetensors'
 
 def biaslab_weights(cfg:FMCfg|str, # a Bias Lab FM (its cfg or name)
