@@ -2,7 +2,7 @@
 duplicates no cell, a failing cell does not stop the others."""
 import json, os, signal, subprocess, sys, threading, time
 from pathlib import Path
-import pytest, yaml
+import psutil, pytest, yaml
 from fairkit.run import run_experiment, HEADLINE
 from fairkit.sweep import run_sweep, plan_sweep
 
@@ -62,7 +62,12 @@ def test_killed_driver_resumes_without_lost_or_duplicated_cells(tmp_path):
         driver = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         t0 = time.time()
         while not list(root.glob('*/metrics.json')) and time.time() - t0 < 300 and driver.poll() is None: time.sleep(0.2)
+        kernels = psutil.Process(driver.pid).children(recursive=True)
+        assert kernels, 'the driver started no kernel'
         driver.send_signal(signal.SIGKILL); driver.wait()
+    # a kernel notices within about a second that its driver is gone and exits (it may publish the cell it was finishing)
+    _, alive = psutil.wait_procs(kernels, timeout=30)
+    assert not alive, f'kernels outlived their killed driver: {alive}'
     before = {f.parent.name: f.stat().st_mtime_ns for f in root.glob('*/metrics.json')}
     assert 1 <= len(before) < 4, (before, (tmp_path/'first.log').read_text())
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
