@@ -23,8 +23,8 @@ from .plots import plot_group_metrics, plot_roc_by_group, plot_calibration_by_gr
 __all__ = ['RUN_DEFAULTS', 'CLIP_USAGES', 'HEADLINE', 'SPLITS', 'CLASS_NAMES', 'list_models', 'list_usages', 'import_plugins',
            'check_params', 'run_dir', 'params_diff', 'finished_run', 'make_run_dir', 'run_lock', 'summary_table',
            'ClipImageTower', 'class_prompts', 'make_context', 'load_run_model', 'check_init_from',
-           'trains_on_embeddings', 'fit_by_method', 'predict_split', 'evaluate_predictor', 'run_experiment',
-           'expand_grid', 'compare_runs']
+           'trains_on_embeddings', 'fit_by_method', 'predict_split', 'evaluate_predictor', 'software_record',
+           'run_experiment', 'expand_grid', 'compare_runs']
 
 # %% ../nbs/30_run.ipynb #f6aac4d5
 RUN_DEFAULTS = dict(
@@ -362,6 +362,12 @@ def _publish(stage:Path, out:Path):
     for f in sorted(stage.iterdir(), key=lambda f: f.name == 'metrics.json'): os.replace(f, out/f.name)
     stage.rmdir()
 
+# %% ../nbs/30_run.ipynb #f15617d1
+def software_record() -> dict:
+    "What else a rerun needs to give the same numbers: versions, and the torch thread count (CPU float sums depend on it)."
+    import fairkit
+    return dict(fairkit=fairkit.__version__, torch=torch.__version__, python=sys.version.split()[0], threads=torch.get_num_threads())
+
 # %% ../nbs/30_run.ipynb #dc9b231b
 def run_experiment(overwrite:bool=False, # retrain even if the folder holds a finished run with these parameters
                    **params) -> dict:
@@ -391,14 +397,14 @@ def _run(p:dict, out:Path, log) -> dict:
     pred, splits, thresholds = evaluate_predictor(ctx, outcome.predictor, p['bootstrap'])
     attr_cols = [c for c in ctx.data.meta.columns if c in {'sex', 'age', 'fitzpatrick', 'race', 'language'}]
     main = pred.split.isin(['val', 'test'])
-    pred = pd.concat([pred[main].join(ctx.data.meta[['sample_id'] + attr_cols], on='index'), pred[~main]], ignore_index=True)
+    pred = pd.concat([pred[main].join(ctx.data.meta[['sample_id', 'patient_id'] + attr_cols], on='index'), pred[~main]], ignore_index=True)
     save_table(pred, stage/'predictions.parquet')
     figures = _save_figures(pred[pred.split == 'test'], splits['test'], thresholds, stage)
     frame = pd.concat([metrics_frame(r).assign(split=s) for s, r in splits.items()], ignore_index=True)
     save_table(frame, stage/'metrics.csv')
     res = dict(params=p, attribute=ctx.datasets['train'].attribute.name, groups=ctx.groups, thresholds=thresholds, splits=splits,
                trainable=trainable_report(model), method=outcome.record, out_dir=str(out), figures=[str(out/f.name) for f in figures],
-               device=str(ctx.device), notes=ctx.notes)
+               device=str(ctx.device), software=software_record(), notes=ctx.notes)
     if p['init_from']: res['start'] = evaluate_predictor(ctx, ctx.init_model(), 0)[1]
     save_table(summary_table(res), stage/'summary.csv')
     save_json(res, stage/'metrics.json')
