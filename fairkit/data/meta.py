@@ -55,7 +55,7 @@ def validate_metadata(df:pd.DataFrame, # the metadata table
                          f"{ {k: sorted(set(df.split[df.patient_id == k])) for k in ids[:3]} }; split by patient (`patient_split`)")
     empty = [s for s in require_splits if not (df['split'] == s).any()]
     if empty: raise InputError(f"{source}: split(s) {empty} are empty; counts: {df['split'].value_counts().to_dict()}")
-    df['path'] = df['path'].fillna('').astype(str)
+    df['path'] = df['path'].astype(object).fillna('').astype(str)  # an all-empty column reads as float NaN
     bad = [p for p in df['path'] if p and (PurePosixPath(p).is_absolute() or '..' in PurePosixPath(p).parts or '\\' in p)]
     if bad: raise InputError(f"{source}: column 'path' must hold relative POSIX paths without '..'; got e.g. {bad[:3]}")
     return df
