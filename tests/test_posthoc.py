@@ -116,6 +116,14 @@ def test_procedure_end_to_end(base_run, method, kw):
         assert (out/'masks.png').exists() and len(pd.read_csv(out/'mask_stats.csv')) == len(r['method']['mask']['per_tensor'])
         assert set(pd.read_csv(out/'history.csv').step) == {'impair', 'repair'}
 
+def test_external_set_from_a_dataset_spec(base_run):
+    "`external` may name another dataset with its kwargs (here another Bias Lab draw); its `external_split` is the external set."
+    from fairkit.run import run_experiment
+    from fairkit.data.meta import create_dataset
+    r = run_experiment(dataset_kwargs=SMALL, init_from=str(base_run), method='bmft', bootstrap=0, device='cpu', out_dir=str(base_run.parent/'bmft-ext'),
+                       method_kwargs=dict(external=SHIFT, external_split='test', epochs_impair=1, epochs_repair=1, batch_size=32))
+    assert r['method']['external'] == SHIFT and r['method']['n_external'] == (create_dataset('biaslab_derm', **SHIFT['dataset_kwargs']).meta.split == 'test').sum()
+
 def test_swift_through_the_cli(base_run):
     "The user's command line: `fairkit run -p init_from … -p method swift -p method_kwargs … -p eval_datasets …`."
     import json, subprocess, sys
