@@ -116,6 +116,14 @@ def test_procedure_end_to_end(base_run, method, kw):
         assert (out/'masks.png').exists() and len(pd.read_csv(out/'mask_stats.csv')) == len(r['method']['mask']['per_tensor'])
         assert set(pd.read_csv(out/'history.csv').step) == {'impair', 'repair'}
 
+def test_external_set_from_a_dataset_spec(base_run):
+    "`external` may name another dataset with its kwargs (here another Bias Lab draw); its `external_split` is the external set."
+    from fairkit.run import run_experiment
+    from fairkit.data.meta import create_dataset
+    r = run_experiment(dataset_kwargs=SMALL, init_from=str(base_run), method='bmft', bootstrap=0, device='cpu', out_dir=str(base_run.parent/'bmft-ext'),
+                       method_kwargs=dict(external=SHIFT, external_split='test', epochs_impair=1, epochs_repair=1, batch_size=32))
+    assert r['method']['external'] == SHIFT and r['method']['n_external'] == (create_dataset('biaslab_derm', **SHIFT['dataset_kwargs']).meta.split == 'test').sum()
+
 def test_swift_through_the_cli(base_run):
     "The user's command line: `fairkit run -p init_from … -p method swift -p method_kwargs … -p eval_datasets …`."
     import json, subprocess, sys
@@ -140,8 +148,8 @@ EFFICACY_KW = {'bmft': dict(bias='eodds_abs', beta=1.0), 'swift': dict(bias='eod
 ARMS = {'mask': {}, 'random mask': dict(kind='random'), 'shuffled mask': dict(kind='shuffled'), 'uniform mask': dict(kind='uniform'), 'no step 2': dict(step2=False)}
 GAP = 'eqodds_diff_max@val_f1'
 
-def efficacy(tmp_path, arms:dict, **params) -> pd.DataFrame:
-    "Per seed: an ERM run, then every method × arm started from it; test gap and AUC changes against the start."
+def efficacy(tmp_path, arms:dict, method_kwargs:dict={}, split:str='test', **params) -> pd.DataFrame:
+    "Per seed: an ERM run, then every method × arm started from it; gap and AUC changes against the start on `split` ('ood': the eval dataset)."
     from fairkit.run import run_experiment
     rows = []
     for seed in (0, 1, 2):
@@ -149,11 +157,12 @@ def efficacy(tmp_path, arms:dict, **params) -> pd.DataFrame:
         run_experiment(**EFFICACY, **params, seed=seed, out_dir=str(base))
         for method, kw in EFFICACY_KW.items():
             for arm, extra in arms.items():
-                r = run_experiment(**EFFICACY, **params, seed=seed, init_from=str(base), method=method, method_kwargs={**kw, **extra},
+                r = run_experiment(**EFFICACY, **params, seed=seed, init_from=str(base), method=method, method_kwargs={**kw, **method_kwargs, **extra},
                                    out_dir=str(tmp_path/f'{method}-{arm}{seed}'))
-                s, t = r['start']['test'], r['splits']['test']
+                key = split if split in r['splits'] else next(k for k in r['splits'] if k.startswith(f'{split}:'))
+                s, t = r['start'][key], r['splits'][key]
                 rows.append(dict(seed=seed, method=method, arm=arm, start_gap=s[GAP], gap=t[GAP], d_gap=t[GAP] - s[GAP], d_auc=t['auc'] - s['auc']))
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows); df.attrs['split'] = split
     print(df.groupby(['method', 'arm'], sort=False)[['start_gap', 'gap', 'd_gap', 'd_auc']].agg(['mean', 'std']).round(3).to_string())
     return df
 
@@ -167,7 +176,7 @@ def check_efficacy(df:pd.DataFrame, lowers=tuple(EFFICACY_KW)):
     misses = [f"{k} does not lower the gap" for k in EFFICACY_KW if k not in lowers and m.loc[(k, 'mask'), 'd_gap'] >= 0]
     misses += [f"the bias-importance mask does not beat the random mask for {k}" for k in EFFICACY_KW
                if m.loc[(k, 'mask'), 'd_gap'] >= m.loc[(k, 'random mask'), 'd_gap']]
-    if misses: pytest.xfail(f"{'; '.join(misses)} (mean test gap change, 3 seeds): {m['d_gap'].round(3).to_dict()}")
+    if misses: pytest.xfail(f"{'; '.join(misses)} (mean {df.attrs.get('split', 'test')} gap change, 3 seeds): {m['d_gap'].round(3).to_dict()}")
 
 @pytest.mark.slow
 def test_efficacy_on_the_bias_lab(tmp_path):
@@ -188,3 +197,20 @@ def test_efficacy_with_the_bias_lab_fm(tmp_path):
     reduction is asserted; SWiFT's is an expected failure with the numbers, as is the comparison with the random mask."""
     check_efficacy(efficacy(tmp_path, {k: ARMS[k] for k in ('mask', 'random mask')}, model='biaslab_vit_tiny', pretrained=True, lr=3e-4,
                             dataset_kwargs={'scenario': 'derm_shortcut_strong'}), lowers=('bmft',))
+
+RULER = dict(scenario='derm_ruler_shift', size=32)
+DEPLOYMENT = lambda seed, n, share: {'dataset': 'biaslab_derm', 'dataset_kwargs': {**RULER, 'n': n, 'seed': seed, 'fractions': [(1 - share) / 2, (1 - share) / 2, share]}}
+
+@pytest.mark.slow
+def test_efficacy_with_a_deployment_external_set(tmp_path):
+    """On `derm_ruler_shift` the ruler follows the diagnosis in training and skin type at deployment, so ERM's test
+    equalized-odds difference is large (≈0.6) and validation does not show it. The external set is a small sample of
+    the deployment distribution (the test table of another draw: ~500 images), and the changes are measured on a
+    third, independent draw of ~3,800 deployment images (`eval_datasets`), large enough to resolve them. Both methods
+    lower the gap there at no AUC cost (asserted); whether the bias-importance mask beats the random one is recorded
+    as an expected failure with the numbers (measured: BMFT −0.358 ± 0.115 vs random −0.359 ± 0.146; SWiFT
+    −0.133 ± 0.028 vs −0.098 ± 0.106, mask better in two seeds of three for both; with a 1,079-image external set the
+    random mask does better for both; BMFT's impair step alone with 2% of the extractor selected: −0.053 ± 0.044 vs
+    −0.007 ± 0.004, better in every seed — the notebook's efficacy section)."""
+    check_efficacy(efficacy(tmp_path, ARMS, method_kwargs=dict(external=DEPLOYMENT(202, 560, .9), external_split='test'), split='ood',
+                            dataset_kwargs=RULER, eval_datasets=[DEPLOYMENT(101, 4000, .96)]))

@@ -314,6 +314,7 @@ SCENARIOS = {
     'derm_fair': BiasLabConfig('derm', shortcut=.1, shortcut_test=.1, natural=0.0),
     'derm_shortcut_strong': BiasLabConfig('derm', group_props={'I-III': .8, 'IV-VI': .2}, shortcut={'I-III': (.05, .95), 'IV-VI': (.5, .5)},
                                           shortcut_test=.5),
+    'derm_ruler_shift': BiasLabConfig('derm', group_props={'I-III': .75, 'IV-VI': .25}, shortcut=(.1, .9), shortcut_test={'I-III': .1, 'IV-VI': .8}),
     'cxr_default': BiasLabConfig('cxr', group_props={'F': .45, 'M': .55}, prevalence={'F': .25, 'M': .35}, signal={'F': .8, 'M': 1.0},
                                  label_noise={'F': .06, 'M': .03}, shortcut={'F': (.15, .3), 'M': (.15, .6)}, shortcut_test=.2,
                                  images_per_unit=4, label_persistence=.7),

@@ -358,9 +358,9 @@ def _start_model(ctx:Context, method:str) -> nn.Module:
     if start.backbone is not None: raise InputError(f"method {method!r} fine-tunes a feature extractor, but usage {ctx.params['usage']!r} trains a head on frozen embeddings; start from a run with usage 'full' or a PEFT usage")
     return start.model
 
-def external_dataset(ctx:Context, external:str='val', split:str='val'):
-    "The external set: a split of the run's dataset, or split `split` of another registered dataset ('name' or 'name:scenario')."
-    if external in ctx.datasets: return ctx.datasets[external]
+def external_dataset(ctx:Context, external:str|dict='val', split:str='val'):
+    "The external set: a split of the run's dataset, or split `split` of another registered dataset ('name', 'name:scenario' or {'dataset': name, 'dataset_kwargs': {...}})."
+    if isinstance(external, str) and external in ctx.datasets: return ctx.datasets[external]
     from fairkit.run import _eval_spec
     from fairkit.data.meta import create_dataset
     from fairkit.data.cache import FairImageDataset
@@ -376,7 +376,7 @@ def _outcome(ctx:Context, model:nn.Module, rec:dict, masks:dict|None=None) -> Ou
     return Outcome(Predictor(model), record=rec, history=history)
 
 @register_method(kind='procedure')
-def bmft(ctx:Context, external:str='val', # the external set: 'val', 'train', 'test' or another dataset 'name[:scenario]'
+def bmft(ctx:Context, external:str|dict='val', # the external set: 'val', 'train', 'test' or another dataset 'name[:scenario]' or {'dataset': ..., 'dataset_kwargs': {...}}
          external_split:str='val', # the split of another dataset
          bias:str='eodds', bias_on:str='prob', empty:str='skip', kind:str='fisher', percentile:float=50., scope:str='global',
          beta:float=0.1, lr_forget:float=1e-4, lr_base:float=1e-3, epochs_impair:int=10, epochs_repair:int=10, batch_size:int=64,
@@ -390,7 +390,7 @@ def bmft(ctx:Context, external:str='val', # the external set: 'val', 'train', 't
     return _outcome(ctx, model, dict(rec, external=external), masks)
 
 @register_method(kind='procedure')
-def swift(ctx:Context, external:str='val', # the external set: 'val', 'train', 'test' or another dataset 'name[:scenario]'
+def swift(ctx:Context, external:str|dict='val', # the external set: 'val', 'train', 'test' or another dataset 'name[:scenario]' or {'dataset': ..., 'dataset_kwargs': {...}}
           external_split:str='val', # the split of another dataset
           bias:str='eodds', empty:str='skip', kind:str='fisher', beta:float=0.1, lr_forget:float=1e-4, lr_base:float=1e-3,
           epochs_extractor:int=10, epochs_head:int=10, batch_size:int=64, optimizer:str='sgd', momentum:float=0.9, weight_decay:float=5e-4,
@@ -405,7 +405,7 @@ def swift(ctx:Context, external:str='val', # the external set: 'val', 'train', '
 
 @register_method(kind='procedure')
 def posthoc_finetune(ctx:Context, arm:str='rwreg', # 'rw' (balanced, WBCE), 'reg' (WBCE + β·bias), 'rwreg' (both)
-                     external:str='val', external_split:str='val', bias:str='eodds', empty:str='skip', beta:float=0.1, lr:float=1e-4,
+                     external:str|dict='val', external_split:str='val', bias:str='eodds', empty:str='skip', beta:float=0.1, lr:float=1e-4,
                      epochs:int=20, batch_size:int=64, momentum:float=0.9, weight_decay:float=5e-4, augment:str='flips') -> Outcome:
     "Upstream's comparison arms: full fine-tuning of the init_from model on the external set, without a mask."
     model = _start_model(ctx, 'posthoc_finetune')
