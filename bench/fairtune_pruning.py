@@ -28,7 +28,9 @@ Figures (CPU; `auto_peft1`, objective `min_auc` = worst-group validation AUC, `d
   epochs predicted nothing; SuccessiveHalving (a) 0.81 in 1 of 3 seeds (2 never reached), total epochs 0.57.
 - Bias Lab FM (`--model biaslab_vit_tiny --pretrained --n 1200 --trials 16 --epochs 8`, 64 px): the
   objective is ~0.92 and epoch-1 values rank the final ones with Spearman 0.78-0.88. See the FairTune
-  notebook (section "Does pruning pay?") for the per-seed table.
+  notebook (section "Does pruning pay?") for the per-seed tables: SuccessiveHalving (default) (b) 0.51, 5/6 seeds
+  as good; harder settings (`successive_halving:min_resource=1,reduction_factor=4`, `successive_halving:reduction_factor=2`,
+  `hyperband:reduction_factor=4`, unpruned studies reused with --none-from) 0.49 (5/6), 0.61 (6/6), 0.65 (4/6).
 """
 import argparse, statistics, tempfile, time, warnings
 from pathlib import Path
