@@ -30,7 +30,10 @@ Figures (CPU; `auto_peft1`, objective `min_auc` = worst-group validation AUC, `d
   objective is ~0.92 and epoch-1 values rank the final ones with Spearman 0.78-0.88. See the FairTune
   notebook (section "Does pruning pay?") for the per-seed tables: SuccessiveHalving (default) (b) 0.51, 5/6 seeds
   as good; harder settings (`successive_halving:min_resource=1,reduction_factor=4`, `successive_halving:reduction_factor=2`,
-  `hyperband:reduction_factor=4`, unpruned studies reused with --none-from) 0.49 (5/6), 0.61 (6/6), 0.65 (4/6).
+  `successive_halving:reduction_factor=3`, `hyperband:reduction_factor=4`, unpruned studies reused with --none-from)
+  0.49 (5/6), 0.61 (6/6), 0.54 (5/6), 0.65 (4/6).
+- Overhead, Bias Lab FM (`--model biaslab_vit_tiny --pretrained --n 1200 --epochs 8 --only overhead --reps 11`):
+  17.0 s per trial vs 16.7 s bare, +2.5 % (median of 11 pairs; quartiles -0.6 % and +5.4 % on a shared 2-core machine).
 """
 import argparse, statistics, tempfile, time, warnings
 from pathlib import Path
