@@ -10,6 +10,7 @@ warnings.filterwarnings('ignore', category=optuna.exceptions.ExperimentalWarning
 from optuna.trial import TrialState
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 import numpy as np
+from fairkit.core import InputError
 from fairkit.fm.registry import create_fm
 from fairkit.run import check_params, run_experiment
 from fairkit.methods.fairtune import StudySpec, make_storage, run_study, trial_objective, top_up, worker_main, load_mask, tune
@@ -85,15 +86,22 @@ def run(tmp_path, name, **method_kwargs):
 
 def test_tune_then_run_end_to_end(tmp_path):
     "`fairkit tune` (Stage 1 only) fills the run folder's study; `fairkit run` with the same parameters reuses it and fine-tunes."
-    kw = dict(trials=4, epochs_per_trial=2, pruner='median')
+    kw = dict(trials=4, epochs_per_trial=2, pruner='median', pruner_kwargs=dict(n_warmup_steps=1))
     res = tune(dict(DATA, out_dir=str(tmp_path/'search'), method_kwargs=kw, epochs=2, bootstrap=0))
     r = run(tmp_path, 'search', **kw)
     m, out = r['method'], tmp_path/'search'
     assert m['search']['complete'] + m['search']['pruned'] == 4 and (m['search']['trial'], m['lr']) == (res['trial'], res['lr'])
     bits, info = load_mask(out/m['mask'])
     assert (bits.tolist(), info['lr'], info['trial']) == (m['bits'], m['lr'], m['search']['trial'])
+    assert (m['search']['pruner'], m['search']['pruner_kwargs'], info['pruner_kwargs']) == ('median', {'n_warmup_steps': 1}, {'n_warmup_steps': 1})
     assert {'study.db', 'trials.csv', 'optimisation_history.png', 'fairness_utility.png', 'metrics.json', 'model.pt'} <= {f.name for f in out.iterdir()}
     assert 0 <= r['splits']['test']['auc_worst'] <= 1
+
+def test_pruner_kwargs_are_checked_before_the_search(tmp_path):
+    "`method_kwargs` reach the pruner: an option it does not take, or a value it refuses, stops the run naming it."
+    with pytest.raises(InputError, match=r"\['reduction_factr'\].*SuccessiveHalvingPruner"): run(tmp_path, 'typo', trials=2, pruner_kwargs=dict(reduction_factr=4))
+    with pytest.raises(InputError, match='reduction_factor'): run(tmp_path, 'value', trials=2, pruner='hyperband', pruner_kwargs=dict(reduction_factor=1))
+    assert not (tmp_path/'typo'/'study.db').exists()
 
 def test_stage2_from_an_upstream_mask_and_baselines(tmp_path):
     np.save(tmp_path/'upstream.npy', np.array([0, 1, 0, 0, 1, 0]).astype(np.int8))  # FairTune's own file: no sidecar, so no lr

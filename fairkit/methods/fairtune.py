@@ -4,7 +4,7 @@
 
 # %% ../../nbs/22_methods.fairtune.ipynb #9f71a489
 from __future__ import annotations
-import copy, os, time, threading, multiprocessing as mp
+import copy, inspect, os, time, threading, multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -86,7 +86,8 @@ def _sqlite_wal(conn, record):
     cur = conn.cursor(); cur.execute('PRAGMA journal_mode=WAL'); cur.execute('PRAGMA synchronous=NORMAL'); cur.close()
 
 # %% ../../nbs/22_methods.fairtune.ipynb #edff17ce
-PRUNERS = ('none', 'median', 'successive_halving', 'hyperband')
+PRUNERS = dict(none=optuna.pruners.NopPruner, median=optuna.pruners.MedianPruner, successive_halving=optuna.pruners.SuccessiveHalvingPruner,
+               hyperband=optuna.pruners.HyperbandPruner)
 
 @dataclass
 class StudySpec:
@@ -103,8 +104,9 @@ class StudySpec:
     pruner_kwargs:dict|None=None # keyword arguments of the Optuna pruner (e.g. `min_resource`, `reduction_factor`, `n_warmup_steps`)
 
     def __post_init__(self):
-        if self.pruner not in PRUNERS: raise InputError(f"pruner must be one of {PRUNERS}, got {self.pruner!r}")
-        self.directions = tuple(self.directions)
+        if self.pruner not in PRUNERS: raise InputError(f"pruner must be one of {list(PRUNERS)}, got {self.pruner!r}")
+        self.directions, self.pruner_kwargs = tuple(self.directions), dict(self.pruner_kwargs or {})
+        self._pruner()  # bad options fail here, not in a worker
 
     @property
     def multi(self) -> bool: return len(self.directions) > 1
@@ -114,12 +116,20 @@ class StudySpec:
         s = self.seed + rank
         return optuna.samplers.NSGAIISampler(seed=s) if self.multi else optuna.samplers.TPESampler(seed=s, constant_liar=True)
 
+    def _pruner(self):
+        "`pruner` with `pruner_kwargs` (Hyperband: minimum resource 1, maximum `max_epochs` unless given); an `InputError` naming a bad option."
+        cls, kw = PRUNERS[self.pruner], self.pruner_kwargs
+        takes = list(inspect.signature(cls).parameters)
+        if bad := sorted(set(kw) - set(takes)): raise InputError(f"pruner_kwargs {bad}: not options of the {self.pruner!r} pruner (Optuna's {cls.__name__}), which takes {takes}")
+        kw = ({'min_resource': 1, 'max_resource': self.max_epochs} if self.pruner == 'hyperband' else {}) | kw
+        try:  # Hyperband checks nothing until its first trial; its brackets are SuccessiveHalving pruners, which check their options
+            if self.pruner == 'hyperband': optuna.pruners.SuccessiveHalvingPruner(**{k: kw[k] for k in ('min_resource', 'reduction_factor') if k in kw})
+            return cls(**kw)
+        except (TypeError, ValueError) as e: raise InputError(f"pruner_kwargs {kw} of the {self.pruner!r} pruner: {type(e).__name__}: {e}") from None
+
     def make_pruner(self):
         "The pruner (none for a multi-objective study)."
-        if self.multi or self.pruner == 'none': return optuna.pruners.NopPruner()
-        kw = dict(self.pruner_kwargs or {})
-        if self.pruner == 'hyperband': return optuna.pruners.HyperbandPruner(**{'min_resource': 1, 'max_resource': self.max_epochs, **kw})
-        return (optuna.pruners.MedianPruner if self.pruner == 'median' else optuna.pruners.SuccessiveHalvingPruner)(**kw)
+        return optuna.pruners.NopPruner() if self.multi else self._pruner()
 
     def load(self, storage=None, rank:int=0, create:bool=False):
         "The study with this worker's sampler and the pruner; `create` makes it if missing (`load_if_exists`)."
@@ -365,7 +375,8 @@ def search(spec:StudySpec, factory:Callable, kwargs:dict, n_trials:int,
     out = Path(out); study = run_study(spec, factory, kwargs, n_trials, workers)
     table = trials_table(study); save_table(table, out/'trials.csv')
     meta = dict(space=space, bit_names=list(bit_names), objective=objective, directions=list(spec.directions), study=spec.name,
-                storage=spec.storage, sampler_seed=spec.seed, workers=workers, **(info or {}))
+                storage=spec.storage, sampler_seed=spec.seed, pruner='none' if spec.multi else spec.pruner,
+                pruner_kwargs={} if spec.multi else spec.pruner_kwargs, workers=workers, **(info or {}))
     if spec.multi:
         front = study.best_trials; best = pick_pareto(front, gap_bound)
         for t in front: save_mask(out/'pareto'/f'trial{t.number}.npy', trial_mask(t.params), **meta, lr=t.params['lr'], values=t.values, trial=t.number)
@@ -387,12 +398,13 @@ def _study_name(p:dict, space:str, objective:str) -> str:
 
 def stage1(ctx:Context, out, # the run's context; the folder for trials, masks and figures
            space:str='auto_peft1', objective:str='min_auc', trials:int=20, epochs:int=10, pruner:str='successive_halving',
-           multi_objective:bool=False, gap_bound:float|None=None, trial_value:str='last', storage:str|None=None,
+           pruner_kwargs:dict|None=None, multi_objective:bool=False, gap_bound:float|None=None, trial_value:str='last', storage:str|None=None,
            study_name:str|None=None, workers:int=1, heartbeat:float=10., preset:str='kit', rank:int=0) -> dict:
     "Stage 1 of a run: the study (default: `study.db` in the run folder) with `workers` processes, and its artefacts in `out`."
     p, name = ctx.params, 'auc+auc_diff' if multi_objective else objective
     spec = StudySpec(study_name or _study_name(p, space, name), storage or f"sqlite:///{ctx.stage.parent/'study.db'}",
-                     ('maximize', 'minimize') if multi_objective else (resolve_objective(objective)[1],), ctx.seed, pruner, epochs, heartbeat)
+                     ('maximize', 'minimize') if multi_objective else (resolve_objective(objective)[1],), ctx.seed, pruner, epochs, heartbeat,
+                     pruner_kwargs=pruner_kwargs)
     if workers > 1 and storage is None: ctx.note("several workers share the run folder's SQLite study; for many workers use PostgreSQL or a journal file (storage=)")
     fk = dict(ctx=ctx if workers == 1 else p, stage=str(ctx.stage), space=space, objective=None if multi_objective else objective,
               epochs=epochs, trial_value=trial_value, preset=preset)
@@ -408,6 +420,7 @@ def fairtune(ctx:Context,
              trials:int=20, # finished trials the study ends with
              epochs_per_trial:int|None=None, # None: the preset's or the run's epochs
              pruner:str='successive_halving', # 'none', 'median', 'successive_halving', 'hyperband'
+             pruner_kwargs:dict|None=None, # the Optuna pruner's own options, e.g. {"reduction_factor": 3}
              multi_objective:bool=False, # NSGA-II over (auc, auc_diff) instead of `objective`
              gap_bound:float|None=None, # multi-objective pick: best AUC with auc_diff <= bound (else DTO)
              trial_value:str='last', # a trial's value: 'last' epoch or 'best_epoch'
@@ -435,9 +448,9 @@ def fairtune(ctx:Context,
         record.update(baseline=baseline, lr=lr or ctx.fit_defaults['lr'])
     else:
         if mask is None:
-            res = stage1(ctx, ctx.stage, space, objective, trials, epochs_per_trial or epochs, pruner, multi_objective, gap_bound,
+            res = stage1(ctx, ctx.stage, space, objective, trials, epochs_per_trial or epochs, pruner, pruner_kwargs, multi_objective, gap_bound,
                          trial_value, storage, study_name, workers, heartbeat, preset)
-            mask = res['mask']; record['search'] = {k: res[k] for k in ('study', 'storage', 'trial', 'values', 'complete', 'pruned', 'sampler_seed', 'workers')}
+            mask = res['mask']; record['search'] = {k: res[k] for k in ('study', 'storage', 'pruner', 'pruner_kwargs', 'trial', 'values', 'complete', 'pruned', 'sampler_seed', 'workers')}
         bits, info = load_mask(mask)
         space, lr = info.get('space', space), lr or info.get('lr')
         if lr is None: raise InputError(f"mask file {mask} has no sidecar with the lr its search found (a FairTune mask?): pass lr")
@@ -461,5 +474,5 @@ def tune(params:dict, # run parameters with method 'fairtune' (its method_kwargs
     if k['mask'] or k['baseline']: raise InputError("fairkit tune runs Stage 1: drop 'mask' and 'baseline' from method_kwargs")
     ctx = make_context(p, out/'.staging')
     epochs = k['epochs_per_trial'] or PRESETS[k['preset']].get('epochs', ctx.fit_defaults['epochs'])
-    return stage1(ctx, out, k['space'], k['objective'], k['trials'], epochs, k['pruner'], k['multi_objective'], k['gap_bound'],
+    return stage1(ctx, out, k['space'], k['objective'], k['trials'], epochs, k['pruner'], k['pruner_kwargs'], k['multi_objective'], k['gap_bound'],
                   k['trial_value'], k['storage'], k['study_name'], workers, k['heartbeat'], k['preset'], rank)
