@@ -143,6 +143,10 @@ def test_whitebox_refit_and_task_term(toy):
     only_task = lambda w: train_dne_whitebox(fm, head, DebiasedNoise.for_dataset(ds['train']), loader, epochs=1, lr=0., lambda_sa=0., lambda_reg=0.,
                                              task_weight=w, probe_epochs=5, probe_lr=1e-2, device='cpu').loss.iloc[0]
     assert only_task(0.) == 0 and 0 < only_task(1.) < math.log(2) * 1.5  # the disease probe's BCE, weighted
+    def rng_after(**kw):  # the probes reseed while fitting; the loader's shuffling must go on as without refits
+        train_dne_whitebox(fm, head, DebiasedNoise.for_dataset(ds['train']), loader, epochs=3, lr=1e-2, probe_epochs=2, device='cpu', **kw)
+        return torch.get_rng_state()
+    assert torch.equal(rng_after(refit_every=1, task_weight=1.), rng_after())
     for bad, msg in [(dict(refit_every=-1), 'refit_every'), (dict(refit_every=1.5), 'refit_every'), (dict(task_weight=-1.), 'task_weight'),
                      (dict(task_weight=float('nan')), 'task_weight')]:
         with pytest.raises(InputError, match=msg): train_dne_whitebox(fm, head, DebiasedNoise.for_dataset(ds['train']), loader, epochs=1, **bad)

@@ -188,8 +188,9 @@ def train_dne_whitebox(fm:nn.Module, sa_head:nn.Module, noise:DebiasedNoise, loa
     task_head, bs, refit_images = None, getattr(loader.batch_sampler, 'batch_size', None) or 64, 0
     def refit(sa:bool) -> dict:  # fresh probes on the training images as the current noise edits them
         nonlocal sa_head, task_head, refit_images
-        e = _edited_embeddings(fm, noise, loader.dataset, device); refit_images += len(e)
-        out, rng = {}, _rng_state()  # the probes reseed; the noise loader's shuffling must go on where it was
+        rng = _rng_state()  # embedding and fitting draw from (and reseed) the global RNG; the noise loader's shuffling goes on where it was
+        e, out = _edited_embeddings(fm, noise, loader.dataset, device), {}
+        refit_images += len(e)
         if sa:
             sa_head, _ = train_sa_probe(e, probe_epochs, probe_lr, bs, device, seed)
             out['sa_refit_train_acc'] = sa_scores(sa_head, e.emb, e.g)['acc']
