@@ -127,6 +127,31 @@ def test_objectives_and_whitebox_step(toy):
     with pytest.raises(InputError, match='objective'): dne_loss(torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), torch.zeros(2), mode='x')
 
 
+def test_whitebox_refit_and_task_term(toy):
+    "Extensions: a fresh SA probe every `refit_every` epochs (the caller's g untouched) and a disease term weighted by `task_weight`."
+    fm, ds = toy['fm'], toy['ds']
+    emb = embedding_datasets(fm, ds, root=toy['root']/'emb')
+    head, _ = train_sa_probe(emb['train'], epochs=20, lr=1e-2)
+    w0 = head.head.weight.detach().clone()
+    loader = make_loader(ds['train'], 32, shuffle=True, drop_last=True)
+    nz = DebiasedNoise.for_dataset(ds['train'], clamp=True)
+    h = train_dne_whitebox(fm, head, nz, loader, epochs=4, lr=2e-2, objective='uniform_kl', refit_every=2, task_weight=1.,
+                           probe_epochs=5, probe_lr=1e-2, device='cpu')
+    assert h.sa_refit_train_acc.notna().tolist() == [False, False, True, False] and h.sa_refit_train_acc.iloc[2] > 0.5
+    assert list(h.refit_images) == [160, 160, 320, 320]  # the disease probe before epoch 0, both probes before epoch 2
+    assert torch.equal(head.head.weight, w0) and nz.noise.grad is None and all(p.grad is None for p in fm.parameters())
+    only_task = lambda w: train_dne_whitebox(fm, head, DebiasedNoise.for_dataset(ds['train']), loader, epochs=1, lr=0., lambda_sa=0., lambda_reg=0.,
+                                             task_weight=w, probe_epochs=5, probe_lr=1e-2, device='cpu').loss.iloc[0]
+    assert only_task(0.) == 0 and 0 < only_task(1.) < math.log(2) * 1.5  # the disease probe's BCE, weighted
+    def rng_after(**kw):  # the probes reseed while fitting; the loader's shuffling must go on as without refits
+        train_dne_whitebox(fm, head, DebiasedNoise.for_dataset(ds['train']), loader, epochs=3, lr=1e-2, probe_epochs=2, device='cpu', **kw)
+        return torch.get_rng_state()
+    assert torch.equal(rng_after(refit_every=1, task_weight=1.), rng_after())
+    for bad, msg in [(dict(refit_every=-1), 'refit_every'), (dict(refit_every=1.5), 'refit_every'), (dict(task_weight=-1.), 'task_weight'),
+                     (dict(task_weight=float('nan')), 'task_weight')]:
+        with pytest.raises(InputError, match=msg): train_dne_whitebox(fm, head, DebiasedNoise.for_dataset(ds['train']), loader, epochs=1, **bad)
+
+
 def test_gezo_through_http_service(toy):
     "The black-box setting end to end: GeZO queries a local embedding service over HTTP."
     fm, ds = toy['fm'], toy['ds']['train']
@@ -153,7 +178,7 @@ def test_dne_report_matches_definitions():
 
 @pytest.mark.parametrize('kwargs', [dict(optimizer='gezo', mode='paper', rounds=2, n_candidates=2, gezo_batch_size=32),
                                     dict(optimizer='gezo', mode='faithful', rounds=2, n_candidates=2, gezo_batch_size=32, track_every=0),
-                                    dict(optimizer='whitebox', epochs=2, lr=1e-2, objective='entropy')])
+                                    dict(optimizer='whitebox', epochs=2, lr=1e-2, objective='entropy', refit_every=1, task_weight=1.)])
 def test_dne_runs_end_to_end(tmp_path, kwargs):
     "Both optimisers through the run stages on the Bias Lab: noise artefacts, SA probe before/after, query counts, DNE's report."
     m = run_experiment(dataset='biaslab_cxr', dataset_kwargs=dict(n=240, size=32), model='test_vit', usage='lp', method='dne',
@@ -169,7 +194,14 @@ def test_dne_runs_end_to_end(tmp_path, kwargs):
         assert rec['gezo_batch_queries'] == 2 * per_round and rec['gezo_image_queries'] == 2 * per_round * 32
         assert ('gezo_monitor_batch_queries' in rec) == (kwargs.get('track_every', 1) > 0)
         assert (out/'dne_history.csv').exists()
-    else: assert rec['whitebox_fm_passes'] == 2 * (144 // 64)
+    else: assert rec['whitebox_fm_passes'] == 2 * (144 // 64) and (rec['refit_every'], rec['task_weight']) == (1, 1.)
+
+
+def test_dne_rejects_bad_extension_options(tmp_path):
+    kw = dict(dataset='biaslab_cxr', dataset_kwargs=dict(n=240, size=32), model='test_vit', usage='lp', method='dne', epochs=1, bootstrap=0, device='cpu')
+    for mk, msg in [(dict(optimizer='gezo', refit_every=1), 'white-box options'), (dict(optimizer='whitebox', task_weight=-0.5), 'task_weight'),
+                    (dict(optimizer='whitebox', refit_every='2'), 'refit_every')]:
+        with pytest.raises(InputError, match=msg): run_experiment(method_kwargs=dict(sa_epochs=1, **mk), out_dir=str(tmp_path/'run'), **kw)
 
 
 @pytest.mark.slow  # a fresh `fairkit` process costs ~20 s of imports on a loaded machine; run_experiment above covers the same stages
@@ -189,6 +221,7 @@ def test_dne_through_fairkit_run_cli(tmp_path):
 EFFICACY = dict(dataset='biaslab_cxr', model='biaslab_vit_tiny', pretrained=True, usage='lp', epochs=30, lr=3e-3, bootstrap=0, device='cpu')
 SA_KWARGS = dict(sa_epochs=30, sa_lr=3e-3, track_every=0)
 DNE_KWARGS = dict(optimizer='whitebox', objective='uniform_kl', epochs=10, lr=2e-3, clamp=True, **SA_KWARGS)
+DNE_X_KWARGS = dict(DNE_KWARGS, refit_every=1, task_weight=2.)  # the extensions: a fresh SA probe every epoch, and a disease term
 
 def marker_eraser(size:int) -> torch.Tensor:
     "A hand-made noise of −1 on the footprint of the Bias Lab's `PORT` tag (both corners): with clamping every tag pixel becomes 0."
@@ -197,13 +230,14 @@ def marker_eraser(size:int) -> torch.Tensor:
 
 @pytest.fixture(scope='module')
 def efficacy(tmp_path_factory):
-    "`cxr_sex_marker` (sex shows only through a PORT tag; the disease is 3x as common in women); frozen Bias Lab FM; 3 seeds of: plain probe, learnt DNE, and the marker-erasing noise applied as is."
+    "`cxr_sex_marker` (sex shows only through a PORT tag; the disease is 3x as common in women); frozen Bias Lab FM; 3 seeds of: plain probe, learnt DNE (fixed SA probe; with the extensions), and the marker-erasing noise applied as is."
     root, rows = tmp_path_factory.mktemp('efficacy'), []
     save_noise(marker_eraser(64), root/'eraser.pt')
     for seed in (0, 1, 2):
         kw = dict(EFFICACY, seed=seed, dataset_kwargs=dict(scenario='cxr_sex_marker', n=1500, size=64, seed=seed))
         runs = dict(plain=run_experiment(method='erm', out_dir=str(root/f'plain{seed}'), **kw),
                     dne=run_experiment(method='dne', method_kwargs=DNE_KWARGS, out_dir=str(root/f'dne{seed}'), **kw),
+                    dne_x=run_experiment(method='dne', method_kwargs=DNE_X_KWARGS, out_dir=str(root/f'dne_x{seed}'), **kw),
                     eraser=run_experiment(method='dne', method_kwargs=dict(optimizer='none', noise_path=str(root/'eraser.pt'), clamp=True, **SA_KWARGS),
                                           out_dir=str(root/f'eraser{seed}'), **kw))
         for name, m in runs.items():
@@ -218,9 +252,9 @@ def _lowers_gap(e, run:str) -> bool:
     "Lower TPR gap than the plain probe on average, at 0.5 and at the validation-F1 threshold, without giving up the disease signal (AUC within 0.1 on every seed)."
     return bool(e.gap[run].mean() < e.gap.plain.mean() and e.gap_f1[run].mean() < e.gap_f1.plain.mean() and (e.auc[run] > e.auc.plain - 0.1).all())
 
-@pytest.mark.slow  # nine runs with the Bias Lab FM: several minutes on 2 CPU cores
+@pytest.mark.slow  # twelve runs with the Bias Lab FM: several minutes on 2 CPU cores
 def test_dne_lowers_sa_probe_accuracy_on_the_biaslab(efficacy):
-    assert (efficacy.after.dne < efficacy.before.dne - 0.05).all()
+    assert (efficacy.after.dne < efficacy.before.dne - 0.05).all() and (efficacy.after.dne_x < efficacy.before.dne_x - 0.05).all()
 
 @pytest.mark.slow
 def test_erasing_the_marker_lowers_tpr_gap(efficacy):
@@ -228,7 +262,7 @@ def test_erasing_the_marker_lowers_tpr_gap(efficacy):
     assert (efficacy.retrained.eraser < efficacy.before.eraser - 0.15).all() and _lowers_gap(efficacy, 'eraser')
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="not met by the learnt noise (white-box uniform_kl, clamped, 3 seeds): it fools the SA probe with an adversarial "
-                                        "pattern spread over the image that also erases the disease signal (AUC drop > 0.1), instead of erasing the tag; see the DNE notebook")
 def test_dne_lowers_tpr_gap_on_the_biaslab(efficacy):
-    assert _lowers_gap(efficacy, 'dne')
+    "With the white-box extensions (SA probe refitted every epoch, disease term μ = 2). Against the fixed SA probe alone the learnt noise does not meet this: "
+    "it fools g with a faint pattern that also erases the disease signal (AUC drop > 0.1 on every seed); see the DNE notebook."
+    assert _lowers_gap(efficacy, 'dne_x')

@@ -11,9 +11,9 @@ import numpy as np, pandas as pd, torch, torch.nn as nn, torch.nn.functional as 
 import matplotlib.pyplot as plt
 from ..core import InputError, atomic_write, get_device, seed_everything, progress
 from ..data.cache import make_loader
-from ..embed import model_embed, ProbeHead
+from ..embed import model_embed, ProbeHead, EmbeddingDataset, compute_embeddings
 from ..core import save_table
-from ..train import fit, predict
+from ..train import fit, predict, bce_loss, _rng_state, _set_rng_state
 from ..metrics import evaluate, get_metric
 from .core import register_method, Outcome, Predictor
 
@@ -109,16 +109,19 @@ def sa_loss(logits:torch.Tensor, labels:torch.Tensor, groups:torch.Tensor) -> to
     "Cross-entropy of the SA probe against the group codes (the disease label is ignored)."
     return F.cross_entropy(logits, groups)
 
+def _train_probe(emb_train, n_out:int, loss_fn:Callable, epochs:int, lr:float, batch_size:int, device, seed:int) -> tuple:
+    seed_everything(seed)
+    head = ProbeHead(emb_train.emb.shape[1], n_out)
+    hist = fit(head, make_loader(emb_train, batch_size, shuffle=True), None, epochs=epochs, optimizer='adamw', lr=lr,
+               weight_decay=0., schedule='constant', loss_fn=loss_fn, select=None, device=device, seed=seed)
+    return head.eval(), hist
+
 def train_sa_probe(emb_train, # `EmbeddingDataset` of the training split
                    epochs:int=50, lr:float=1e-4, batch_size:int=64, device=None, seed:int=0) -> tuple:
     "(SA probe `ProbeHead(d, K)`, history): CE on the group codes, AdamW without decay at a constant rate."
     k = len(emb_train.groups)
     if k < 2: raise InputError(f"the SA probe needs at least 2 groups; split {emb_train.split!r} has {emb_train.groups}")
-    seed_everything(seed)
-    head = ProbeHead(emb_train.emb.shape[1], k)
-    hist = fit(head, make_loader(emb_train, batch_size, shuffle=True), None, epochs=epochs, optimizer='adamw', lr=lr,
-               weight_decay=0., schedule='constant', loss_fn=sa_loss, select=None, device=device, seed=seed)
-    return head.eval(), hist
+    return _train_probe(emb_train, k, sa_loss, epochs, lr, batch_size, device, seed)
 
 # %% ../../nbs/23_methods.dne.ipynb #d0e00017
 def sa_positive(groups:list) -> str:
@@ -160,27 +163,58 @@ def dne_loss(sa_logits:torch.Tensor, # (B, K) SA-probe logits on edited images
     return lambda_sa * term + lambda_reg * eps.norm()
 
 # %% ../../nbs/23_methods.dne.ipynb #d0e00022
-def _sa_logits(fm:nn.Module, sa_head:nn.Module, x:torch.Tensor) -> torch.Tensor:
-    return sa_head(model_embed(fm, x).float())
+def _edited_embeddings(fm:nn.Module, noise:DebiasedNoise, ds, device) -> EmbeddingDataset:
+    "Embeddings of every image of `ds` with the current noise (not cached: the noise is still moving)."
+    return EmbeddingDataset(compute_embeddings(fm, ds, input_edit=noise, device=device), ds)
+
+def _check_extensions(refit_every, task_weight):
+    "`InputError` unless `refit_every` is an integer >= 0 and `task_weight` a finite number >= 0."
+    if not (isinstance(refit_every, int) and not isinstance(refit_every, bool) and refit_every >= 0):
+        raise InputError(f"refit_every must be an integer >= 0 (epochs between SA-probe refits; 0: never), got {refit_every!r}")
+    if not (isinstance(task_weight, (int, float)) and not isinstance(task_weight, bool) and math.isfinite(task_weight) and task_weight >= 0):
+        raise InputError(f"task_weight must be a finite number >= 0 (weight of the disease term; 0: none), got {task_weight!r}")
 
 def train_dne_whitebox(fm:nn.Module, sa_head:nn.Module, noise:DebiasedNoise, loader, # shuffled image loader (upstream: drop_last)
                        epochs:int=25, lr:float=5e-5, lambda_sa:float=1.0, lambda_reg:float=1e-3, objective:str='neg_ce',
                        reset_optimizer_each_epoch:bool=True, # upstream re-creates Adam every epoch
+                       refit_every:int=0, # extension: retrain the SA probe on edited training images every this many epochs (0: the fixed g, as upstream)
+                       task_weight:float=0., # extension: μ, weight of a disease probe's BCE on edited images (0: none, as upstream)
+                       probe_epochs:int=50, probe_lr:float=1e-4, # training of the refitted SA probe and of the disease probe
                        device=None, seed:int=0, on_epoch:Callable|None=None) -> pd.DataFrame:
-    "Learn `noise` in place by gradient descent on `dne_loss` through the frozen `fm`; per-epoch history."
+    "Learn `noise` in place by gradient descent on `dne_loss` (+ μ·disease BCE) through the frozen `fm`; per-epoch history."
+    _check_extensions(refit_every, task_weight)
     device = get_device(device); seed_everything(seed)
     fm.eval().to(device); sa_head.eval().to(device); noise.to(device).noise.requires_grad_(True)
+    task_head, bs, refit_images = None, getattr(loader.batch_sampler, 'batch_size', None) or 64, 0
+    def refit(sa:bool) -> dict:  # fresh probes on the training images as the current noise edits them
+        nonlocal sa_head, task_head, refit_images
+        rng = _rng_state()  # embedding and fitting draw from (and reseed) the global RNG; the noise loader's shuffling goes on where it was
+        e, out = _edited_embeddings(fm, noise, loader.dataset, device), {}
+        refit_images += len(e)
+        if sa:
+            sa_head, _ = train_sa_probe(e, probe_epochs, probe_lr, bs, device, seed)
+            out['sa_refit_train_acc'] = sa_scores(sa_head, e.emb, e.g)['acc']
+        if task_weight: task_head, _ = _train_probe(e, 1, bce_loss, probe_epochs, probe_lr, bs, device, seed)
+        _set_rng_state(rng)
+        for h in (sa_head, task_head):
+            if h is not None: h.eval().to(device).requires_grad_(False)
+        return out
+    if task_weight: refit(sa=False)
     opt, hist, passes, t0 = None, [], 0, time.time()
     for epoch in range(epochs):
+        refits = refit(sa=True) if refit_every and epoch and epoch % refit_every == 0 else {}
         if opt is None or reset_optimizer_each_epoch: opt = torch.optim.Adam([noise.noise], lr=lr)
         tot, n = 0., 0
-        for x, _, a, _ in progress(loader, desc=f'DNE epoch {epoch}'):
-            x, a = x.to(device), a.to(device)
-            loss = dne_loss(_sa_logits(fm, sa_head, noise(x)), a, noise.noise, lambda_sa, lambda_reg, objective)
+        for x, y, a, _ in progress(loader, desc=f'DNE epoch {epoch}'):
+            x, y, a = x.to(device), y.to(device), a.to(device)
+            z = model_embed(fm, noise(x)).float()
+            loss = dne_loss(sa_head(z), a, noise.noise, lambda_sa, lambda_reg, objective)
+            if task_weight: loss = loss + task_weight * bce_loss(task_head(z), y)
             noise.noise.grad, = torch.autograd.grad(loss, [noise.noise])
             opt.step(); passes += 1; tot += loss.item() * len(a); n += len(a)
         rec = dict(epoch=epoch, loss=tot / max(n, 1), noise_norm=float(noise.noise.detach().norm()),
-                   noise_mean=float(noise.noise.detach().mean()), fm_passes=passes, seconds=time.time() - t0)
+                   noise_mean=float(noise.noise.detach().mean()), fm_passes=passes,
+                   **({'refit_images': refit_images} if refit_every or task_weight else {}), seconds=time.time() - t0, **refits)
         if on_epoch is not None: rec.update(on_epoch(rec, noise) or {})
         hist.append(rec)
     noise.freeze()
@@ -413,6 +447,7 @@ def dne(ctx, optimizer:str='gezo', # 'gezo' (black-box), 'whitebox' (gradients),
         rounds:int=50, n_candidates:int=10, sigma:float=0.03, momentum:float=0.9, batches_per_round:int=2,
         gezo_batch_size:int=128, skip_wasted:bool=False, max_norm:float|None=None, # GeZO: bound on ‖ε‖₂ (None: unbounded)
         epochs:int=25, lr:float=5e-5, reset_optimizer_each_epoch:bool=True, # white-box
+        refit_every:int=0, task_weight:float=0., # white-box extensions: refit the SA probe every this many epochs; μ of a disease term
         lambda_sa:float=1.0, lambda_reg:float=1e-3,
         per_channel:bool=False, clamp:bool=False, noise_path:str|None=None, # noise shape, clipping, initial/fixed noise file
         sa_epochs:int=50, sa_lr:float=1e-4, # SA probe (upstream: Adam 1e-4, 50 epochs)
@@ -423,6 +458,9 @@ def dne(ctx, optimizer:str='gezo', # 'gezo' (black-box), 'whitebox' (gradients),
     if ctx.params.get('usage') != 'lp': raise InputError(f"method 'dne' edits the input of a frozen FM and needs usage 'lp', got usage {ctx.params.get('usage')!r}")
     if optimizer not in DNE_OPTIMIZERS: raise InputError(f"dne: optimizer must be one of {DNE_OPTIMIZERS}, got {optimizer!r}")
     if optimizer == 'none' and noise_path is None: raise InputError("dne: optimizer 'none' applies a given noise and needs noise_path")
+    _check_extensions(refit_every, task_weight)
+    if optimizer != 'whitebox' and (refit_every or task_weight):
+        raise InputError(f"dne: refit_every and task_weight are white-box options; optimizer {optimizer!r} takes neither (got refit_every={refit_every!r}, task_weight={task_weight!r})")
     backbone, ds, log = ctx.backbone(), ctx.datasets, ctx.log
     groups = ds['train'].groups
     emb = ctx.embeddings(backbone)
@@ -436,8 +474,9 @@ def dne(ctx, optimizer:str='gezo', # 'gezo' (black-box), 'whitebox' (gradients),
     if optimizer == 'whitebox':
         query.phase = 'monitor'  # the white-box search needs no queries; only monitoring goes through `query`
         hist = train_dne_whitebox(backbone, sa_head, noise, make_loader(ds['train'], ctx.fit_defaults.get('batch_size', 64), shuffle=True, drop_last=True),
-                                  epochs, lr, lambda_sa, lambda_reg, objective, reset_optimizer_each_epoch, ctx.device, ctx.seed, every('epoch'))
-        rec.update(whitebox_fm_passes=int(hist.fm_passes.iloc[-1]), **query.record('whitebox_'))
+                                  epochs, lr, lambda_sa, lambda_reg, objective, reset_optimizer_each_epoch, refit_every, task_weight,
+                                  sa_epochs, sa_lr, ctx.device, ctx.seed, every('epoch'))
+        rec.update(refit_every=refit_every, task_weight=task_weight, whitebox_fm_passes=int(hist.fm_passes.iloc[-1]), **query.record('whitebox_'))
     elif optimizer == 'gezo':
         hist, _ = train_dne_gezo(query, sa_head, noise, ds['train'], rounds, n_candidates, sigma, momentum, batches_per_round, gezo_batch_size,
                                  mode, skip_wasted, lambda_sa, lambda_reg, objective, ctx.seed, every('round'), max_norm)
