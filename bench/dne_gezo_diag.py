@@ -6,7 +6,8 @@ objective on validation, the baseline L0, the best candidate's loss, the share o
 proposal's loss, accepted or not, sigma before/after decay, ||step||, ||velocity||, ||beta*v_prev|| and ||eps||.
 
     python bench/dne_gezo_diag.py --fm biaslab_vit_tiny --size 64 --clamp --seeds 0 1 2 --out runs/bench/gezo_diag.csv
-    python bench/dne_gezo_diag.py ... --seeds 10 --sigmas 0.03 0.1 0.3 --out runs/bench/gezo_tune.csv   # tuning seed
+    python bench/dne_gezo_diag.py ... --seeds 10 --sigmas 0.03 0.1 0.3 1.0 --out runs/bench/gezo_tune.csv   # tuning seed
+    python bench/dne_gezo_diag.py --summarise runs/bench/gezo_diag.csv
 """
 import argparse, sys, tempfile, time
 from pathlib import Path
@@ -56,6 +57,18 @@ def run(fm, ds, head, seed, mode, sigma, momentum, decay, rounds, objective, cla
     return h
 
 
+def summarise(h:pd.DataFrame) -> pd.DataFrame:
+    "One row per run: batch queries to the bench's SA-accuracy target and to an entropy gap <= 0.02 / 0.01 on validation."
+    h = h.assign(ent_gap=h.val_obj - 1e-3 * h.noise_norm + np.log(2))  # 0: the SA probe outputs 1/2 on every val image
+    rows = []
+    for (seed, mode, sigma, mom), g in h.groupby(['seed', 'mode', 'sigma0', 'mom'], sort=False):
+        rows.append(dict(seed=seed, mode=mode, sigma=sigma, beta=mom, q_sa_target=first_reach(g, g.target.iloc[0], 'total_batch_queries'),
+                         q_gap02=g[g.ent_gap <= 0.02].total_batch_queries.min(), q_gap01=g[g.ent_gap <= 0.01].total_batch_queries.min(),
+                         final_sa=g.sa_acc.iloc[-1], med_sa_last10=g.sa_acc.iloc[-10:].median(), acc_rate=g.accepted.mean(),
+                         sigma_end=g.sigma_after.iloc[-1], norm_end=g.noise_norm.iloc[-1]))
+    return pd.DataFrame(rows)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--fm', default='biaslab_vit_tiny'); ap.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
@@ -65,9 +78,10 @@ def main():
     ap.add_argument('--modes', nargs='+', default=['faithful', 'paper'])
     ap.add_argument('--objective', default='entropy'); ap.add_argument('--scenario', default='cxr_sex_marker')
     ap.add_argument('--clamp', action='store_true'); ap.add_argument('--max-norm', type=float, default=None)
-    ap.add_argument('--out', default='runs/bench/gezo_diag.csv')
+    ap.add_argument('--out', default='runs/bench/gezo_diag.csv'); ap.add_argument('--summarise', default=None, help='only summarise this CSV')
     a = ap.parse_args()
-    out, hs, summ = Path(a.out), [], []
+    if a.summarise: return print(summarise(pd.read_csv(a.summarise)).round(3).to_string(index=False))
+    out, hs = Path(a.out), []
     out.parent.mkdir(parents=True, exist_ok=True)
     for seed in a.seeds:
         fm, ds = setup(a.fm, a.n, a.size, seed, a.scenario)  # identical to dne_queries.queries
@@ -84,8 +98,8 @@ def main():
                              queries=first_reach(h, target, 'total_batch_queries'), final_sa=round(float(h.sa_acc.iloc[-1]), 3),
                              min_sa=round(float(h.sa_acc.min()), 3), acc_rate=round(float(h.accepted.mean()), 3),
                              final_norm=round(float(h.noise_norm.iloc[-1]), 2), s=round(float(h.seconds.iloc[0]), 1))
-                    summ.append(s); print(s, flush=True)
+                    print(s, flush=True)
                     pd.concat(hs).to_csv(out, index=False)
-    pd.DataFrame(summ).to_csv(out.with_name(out.stem + '_summary.csv'), index=False)
+    summarise(pd.concat(hs)).to_csv(out.with_name(out.stem + '_summary.csv'), index=False)
 
 if __name__ == '__main__': main()
