@@ -8,6 +8,7 @@ proposal's loss, accepted or not, sigma before/after decay, ||step||, ||velocity
     python bench/dne_gezo_diag.py --fm biaslab_vit_tiny --size 64 --clamp --seeds 0 1 2 --out runs/bench/gezo_diag.csv
     python bench/dne_gezo_diag.py ... --seeds 10 --sigmas 0.03 0.1 0.3 1.0 --out runs/bench/gezo_tune.csv   # tuning seed
     python bench/dne_gezo_diag.py --summarise runs/bench/gezo_diag.csv
+    (also run: --max-norm 5 --seeds 0; --objective neg_ce; --sigmas 1.0 on seeds 0 1 2; outputs stay in runs/bench/)
 """
 import argparse, sys, tempfile, time
 from pathlib import Path
