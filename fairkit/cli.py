@@ -108,7 +108,7 @@ def _names(module:str, attr:str, describe=None) -> callable:
     return rows
 
 def _parameters(d): return [f"{k} (default {v!r})" for k, v in d.items()]
-def _presets(d): return [f"{k}: {v['doc']}" for k, v in d.items()]
+def _presets(presets): return [f"{k}: {v['doc']}" for k, v in presets.entries().items()]
 
 _LISTINGS = dict(datasets=_rows_datasets, models=_rows_models, usages=_names('fairkit.run', 'list_usages'), methods=_names('fairkit.methods.core', 'list_methods'),
                  metrics=_names('fairkit.metrics', 'list_metrics'), parameters=_names('fairkit.run', 'RUN_DEFAULTS', _parameters),

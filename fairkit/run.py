@@ -107,7 +107,7 @@ def check_params(params:dict) -> dict:
     _check_select(p['select'])
     if p['preprocess'] is not None:
         if p['model'] == 'tiny_cnn': raise InputError("run parameter 'preprocess' selects a foundation model's preprocessing preset; model 'tiny_cnn' has none")
-        if p['preprocess'] not in PREPROCESS_PRESETS: raise InputError(f"run parameter preprocess={p['preprocess']!r} is not known; expected one of {list(PREPROCESS_PRESETS)}")
+        if p['preprocess'] not in PREPROCESS_PRESETS: raise InputError(f"run parameter preprocess={p['preprocess']!r} is not known; expected one of {PREPROCESS_PRESETS.names(sort=False)}")
     if p['usage'] in ('lp', *CLIP_USAGES) and p['usage_kwargs']: raise InputError(f"usage {p['usage']!r} takes no usage_kwargs, got {p['usage_kwargs']}")
     if p['usage'] not in ('lp', *CLIP_USAGES) and (bad := sorted(set(p['usage_kwargs']) - set(PEFT.params(p['usage'])))):
         raise InputError(f"usage {p['usage']!r} has no argument(s) {bad}; it takes {sorted(PEFT.params(p['usage']))}")

@@ -4,7 +4,7 @@
 
 # %% ../../nbs/10_fm.registry.ipynb #6977834d
 from __future__ import annotations
-import os, re, copy, json, pickle, fnmatch, difflib, importlib, contextlib, dataclasses
+import os, re, copy, json, pickle, fnmatch, importlib, contextlib, dataclasses
 from dataclasses import dataclass, field
 from functools import partial, cached_property
 from pathlib import Path
@@ -151,22 +151,19 @@ class FM(nn.Module):
         return None if self.weights_file is None else hash_file(self.weights_file)
 
 # %% ../../nbs/10_fm.registry.ipynb #747ed65b
-PREPROCESS_PRESETS = { # name -> FMCfg preprocessing fields it sets ('size': the input side) and what it reproduces
-    'native': dict(doc="the FM's own pretrained config (timm's evaluation pipeline)"),
-    'fairmedfm': dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=CLIP_MEAN, std=CLIP_STD, doc='FairMedFM, datasets other than below'),
-    'fairmedfm_cxr': dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=(0.5056,) * 3, std=(0.252,) * 3, doc='FairMedFM on CheXpert, MIMIC-CXR, COVID-CT-MD, ADNI'),
-    'fairmedfm_gf3300': dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=(0.2756,) * 3, std=(0.1708,) * 3, doc='FairMedFM on Harvard-GF3300'),
-    'dne': dict(size=224, interpolation='bilinear', crop_pct=1.0, mean=(0.0,) * 3, std=(1.0,) * 3, doc='DNE: Resize((224, 224)), ToTensor, no normalisation'),
-    'fairtune': dict(size=224, interpolation='bilinear', crop_pct=0.875, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='FairTune: Resize(256), CenterCrop(224), ImageNet statistics'),
-    'bmft_skin': dict(size=256, interpolation='bilinear', crop_pct=1.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='BMFT/SWiFT skin: Resize(256, 256), ImageNet statistics'),
-    'bmft_xray': dict(size=224, interpolation='bilinear', crop_pct=1.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='BMFT/SWiFT X-ray: Resize(224, 224), ImageNet statistics'),
-}
+PREPROCESS_PRESETS = Registry('preprocessing preset') # name -> FMCfg preprocessing fields it sets ('size': the input side) and what it reproduces
+PREPROCESS_PRESETS.add('native', dict(doc="the FM's own pretrained config (timm's evaluation pipeline)"))
+PREPROCESS_PRESETS.add('fairmedfm', dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=CLIP_MEAN, std=CLIP_STD, doc='FairMedFM, datasets other than below'))
+PREPROCESS_PRESETS.add('fairmedfm_cxr', dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=(0.5056,) * 3, std=(0.252,) * 3, doc='FairMedFM on CheXpert, MIMIC-CXR, COVID-CT-MD, ADNI'))
+PREPROCESS_PRESETS.add('fairmedfm_gf3300', dict(size=224, interpolation='bicubic', crop_pct=1.0, mean=(0.2756,) * 3, std=(0.1708,) * 3, doc='FairMedFM on Harvard-GF3300'))
+PREPROCESS_PRESETS.add('dne', dict(size=224, interpolation='bilinear', crop_pct=1.0, mean=(0.0,) * 3, std=(1.0,) * 3, doc='DNE: Resize((224, 224)), ToTensor, no normalisation'))
+PREPROCESS_PRESETS.add('fairtune', dict(size=224, interpolation='bilinear', crop_pct=0.875, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='FairTune: Resize(256), CenterCrop(224), ImageNet statistics'))
+PREPROCESS_PRESETS.add('bmft_skin', dict(size=256, interpolation='bilinear', crop_pct=1.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='BMFT/SWiFT skin: Resize(256, 256), ImageNet statistics'))
+PREPROCESS_PRESETS.add('bmft_xray', dict(size=224, interpolation='bilinear', crop_pct=1.0, mean=IMAGENET_MEAN, std=IMAGENET_STD, doc='BMFT/SWiFT X-ray: Resize(224, 224), ImageNet statistics'))
 
 def with_preprocess(cfg:FMCfg, preset:str='native') -> FMCfg:
     "`cfg` with the preprocessing of a preset (`PREPROCESS_PRESETS`) in place of its own."
-    if preset not in PREPROCESS_PRESETS:
-        raise InputError(f"unknown preprocessing preset {preset!r}; did you mean {difflib.get_close_matches(preset, list(PREPROCESS_PRESETS), n=3)}? Presets: {list(PREPROCESS_PRESETS)}")
-    p = {k: v for k, v in PREPROCESS_PRESETS[preset].items() if k != 'doc'}
+    p = {k: v for k, v in PREPROCESS_PRESETS.get(preset).items() if k != 'doc'}
     if 'size' in p: p['input_size'] = (cfg.input_size[0], p['size'], p.pop('size'))
     return dataclasses.replace(cfg, **p, preprocess=preset)
 
@@ -396,7 +393,7 @@ def create_fm(name:str, # registered name, `arch` or `arch.tag`
         cfg = _with_open_clip_config(cfg, path)
     if cfg.pool == 'proj' and not cfg.proj_dim: raise InputError(f"FM {cfg.name!r}: pool='proj' needs a CLIP projection, and this FM has none")
     cfg = with_preprocess(cfg, preprocess)
-    img_size = img_size or PREPROCESS_PRESETS[preprocess].get('size')
+    img_size = img_size or PREPROCESS_PRESETS.get(preprocess).get('size')
     if img_size: cfg = dataclasses.replace(cfg, input_size=(cfg.input_size[0], img_size, img_size))
     with torch.random.fork_rng(devices=[], enabled=seed is not None):
         if seed is not None: torch.manual_seed(seed)
