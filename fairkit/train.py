@@ -13,8 +13,8 @@ from .metrics import evaluate, get_metric, parse_key, val_f1_threshold
 
 # %% auto #0
 __all__ = ['SELECT', 'TinyCNN', 'bce_loss', 'predict', 'check_metric_key', 'select_key', 'val_scores', 'dto_scores',
-           'make_optimizer', 'lr_factor', 'Callback', 'Fit', 'GradMask', 'importance', 'fit', 'InputEdit',
-           'EarlyStopping', 'Checkpoint', 'OptunaPruning', 'EpochLog']
+           'make_optimizer', 'lr_factor', 'Callback', 'Fit', 'GradMask', 'importance', 'rng_state', 'set_rng_state',
+           'fit', 'InputEdit', 'EarlyStopping', 'Checkpoint', 'OptunaPruning', 'EpochLog']
 
 # %% ../nbs/04_train.ipynb #17e52af1
 class TinyCNN(nn.Module):
@@ -201,12 +201,14 @@ def importance(model:nn.Module, loader, loss_fn:Callable, kind:str='fisher', par
     return {k: v / max(n, 1) for k, v in total.items()}
 
 # %% ../nbs/04_train.ipynb #86379281
-def _rng_state() -> dict:
+def rng_state() -> dict:
+    "The global random states (torch, NumPy, Python, CUDA), in a form `torch.load(weights_only=True)` reads back."
     np_state = np.random.get_state()
     return dict(torch=torch.get_rng_state(), numpy_keys=torch.from_numpy(np_state[1].astype(np.int64)), numpy_pos=int(np_state[2]),
                 python=random.getstate(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [])
 
-def _set_rng_state(s:dict):
+def set_rng_state(s:dict):
+    "Restore the global random states saved by `rng_state`."
     torch.set_rng_state(s['torch'])
     np.random.set_state(('MT19937', s['numpy_keys'].numpy().astype(np.uint32), s['numpy_pos'], 0, 0.0))
     random.setstate(s['python'])
@@ -298,10 +300,10 @@ class Checkpoint(Callback):
         c = torch.load(self.path, map_location=L.device, weights_only=True)
         L.modules.load_state_dict(c['modules']); L.opt.load_state_dict(c['optimizer']); L.sched.load_state_dict(c['scheduler'])
         if isinstance(L.loss_fn, nn.Module): L.loss_fn.load_state_dict(c['loss'])
-        _set_rng_state(c['rng']); L.load_state_dict(c['state'])
+        set_rng_state(c['rng']); L.load_state_dict(c['state'])
     def after_epoch(self, L):
         c = dict(modules=L.modules.state_dict(), optimizer=L.opt.state_dict(), scheduler=L.sched.state_dict(),
-                 loss=L.loss_fn.state_dict() if isinstance(L.loss_fn, nn.Module) else {}, rng=_rng_state(),
+                 loss=L.loss_fn.state_dict() if isinstance(L.loss_fn, nn.Module) else {}, rng=rng_state(),
                  state={**L.state_dict(), 'epoch': L.epoch + 1})
         with atomic_write(self.path, 'wb') as f: torch.save(c, f)
 

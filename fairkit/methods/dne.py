@@ -13,7 +13,7 @@ from ..core import InputError, atomic_write, get_device, seed_everything, progre
 from ..data.cache import make_loader
 from ..embed import model_embed, ProbeHead, EmbeddingDataset, compute_embeddings
 from ..core import save_table
-from ..train import fit, predict, bce_loss, _rng_state, _set_rng_state
+from ..train import fit, predict, bce_loss, rng_state, set_rng_state
 from ..metrics import evaluate, get_metric
 from .core import register_method, Outcome, Predictor
 
@@ -188,14 +188,14 @@ def train_dne_whitebox(fm:nn.Module, sa_head:nn.Module, noise:DebiasedNoise, loa
     task_head, bs, refit_images = None, getattr(loader.batch_sampler, 'batch_size', None) or 64, 0
     def refit(sa:bool) -> dict:  # fresh probes on the training images as the current noise edits them
         nonlocal sa_head, task_head, refit_images
-        rng = _rng_state()  # embedding and fitting draw from (and reseed) the global RNG; the noise loader's shuffling goes on where it was
+        rng = rng_state()  # embedding and fitting draw from (and reseed) the global RNG; the noise loader's shuffling goes on where it was
         e, out = _edited_embeddings(fm, noise, loader.dataset, device), {}
         refit_images += len(e)
         if sa:
             sa_head, _ = train_sa_probe(e, probe_epochs, probe_lr, bs, device, seed)
             out['sa_refit_train_acc'] = sa_scores(sa_head, e.emb, e.g)['acc']
         if task_weight: task_head, _ = _train_probe(e, 1, bce_loss, probe_epochs, probe_lr, bs, device, seed)
-        _set_rng_state(rng)
+        set_rng_state(rng)
         for h in (sa_head, task_head):
             if h is not None: h.eval().to(device).requires_grad_(False)
         return out
