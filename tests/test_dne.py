@@ -225,8 +225,8 @@ DNE_X_KWARGS = dict(DNE_KWARGS, refit_every=1, task_weight=2.)  # the extensions
 
 def marker_eraser(size:int) -> torch.Tensor:
     "A hand-made noise of −1 on the footprint of the Bias Lab's `PORT` tag (both corners): with clamping every tag pixel becomes 0."
-    from fairkit.data.biaslab import _markers
-    return -torch.as_tensor((_markers('cxr', size) != 0).any(0), dtype=torch.float32)
+    from fairkit.data.biaslab import shortcut_footprint
+    return -torch.as_tensor(shortcut_footprint('cxr', size), dtype=torch.float32)
 
 @pytest.fixture(scope='module')
 def efficacy(tmp_path_factory):

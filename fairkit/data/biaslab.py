@@ -15,8 +15,8 @@ from .meta import FairDataset, register_dataset
 from .cache import write_image_cache, ImageCache, FairImageDataset
 
 # %% auto #0
-__all__ = ['PER_GROUP_KNOBS', 'KNOBS', 'LATENT_COLUMNS', 'SCENARIOS', 'BiasLabConfig', 'generate_biaslab', 'biaslab_config',
-           'make_biaslab', 'biaslab_derm', 'biaslab_cxr', 'show_grid']
+__all__ = ['PER_GROUP_KNOBS', 'KNOBS', 'LATENT_COLUMNS', 'SCENARIOS', 'BiasLabConfig', 'shortcut_footprint', 'generate_biaslab',
+           'biaslab_config', 'make_biaslab', 'biaslab_derm', 'biaslab_cxr', 'show_grid']
 
 # %% ../../nbs/02_data.biaslab.ipynb #a89c64b6
 PER_GROUP_KNOBS = ('group_props', 'prevalence', 'signal', 'label_noise', 'shortcut', 'shortcut_test', 'contrast', 'blur', 'noise')
@@ -202,6 +202,13 @@ def _markers(modality:str, size:int) -> np.ndarray:
     tag = np.kron(tag, np.ones((sc, sc), np.float32)); h, w = tag.shape
     out = np.zeros((2, s, s), np.float32); out[0, m:m + h, m:m + w] = tag; out[1, m:m + h, s - m - w:s - m] = tag
     return out
+
+# %% ../../nbs/02_data.biaslab.ipynb #f9c6b461
+def shortcut_footprint(modality:str, # 'derm' (rulers) or 'cxr' (PORT tags)
+                       size:int # image side
+                      ) -> np.ndarray:
+    "Boolean `(size, size)` map of the pixels a shortcut marker can cover, at any of its positions: a hand-made eraser, or a region to inspect."
+    return (_markers(modality, size) != 0).any(0)
 
 # %% ../../nbs/02_data.biaslab.ipynb #80ef32d4
 _SKIN = np.array([[.95, .80, .72], [.90, .72, .60], [.80, .60, .46], [.64, .45, .32], [.47, .31, .21], [.32, .21, .15]], np.float32)  # Fitzpatrick I..VI
