@@ -19,7 +19,8 @@ __all__ = ['METRICS', 'check_scores', 'group_indices', 'UndefinedMetricWarning',
            'degenerate_threshold', 'GroupValues', 'auc_worst', 'auc_diff', 'auc_es', 'auc_es_std', 'bce_diff',
            'loss_worst', 'ece_diff', 'ece_range_diff', 'ap_diff', 'acc_worst', 'acc_diff', 'dp_diff', 'dp_ratio',
            'eqopp_diff', 'fpr_diff', 'eqodds_diff_max', 'eqodds_sim_mean', 'eqodds_ratio_min', 'tpr_ratio_dev',
-           'eodds_avg', 'evaluate', 'parse_key', 'metrics_frame', 'bootstrap_ci', 'evaluate_with_ci']
+           'eodds_avg', 'evaluate', 'parse_key', 'metrics_frame', 'bootstrap_replicates', 'bootstrap_ci',
+           'evaluate_with_ci']
 
 # %% ../nbs/03_metrics.ipynb #bd8a624a
 def _in(split): return f" in split {split!r}" if split is not None else ""
@@ -662,6 +663,32 @@ def _expand(metrics, keys:list) -> list:
         else: raise InputError(f"unknown metric or record key {m!r}; expected a registered metric (list_metrics()) or a key such as 'acc@0.5' or 'auc/F'")
     return list(dict.fromkeys(out))
 
+# %% ../nbs/03_metrics.ipynb #1c873209
+def bootstrap_replicates(y, scores:list, groups, # labels, one or more score vectors for the same samples, groups
+                         thresholds:list|None=None, # one policy → τ dict per score vector (None: 0.5 for each)
+                         B:int=1000, # number of bootstrap replicates
+                         seed:int=0, # seed of the numpy Generator
+                         cluster=None, # optional cluster id per sample (e.g. patient id): clusters are resampled whole
+                         stratify:str='group', # 'group': resample within each group; 'none': the whole split
+                         split:str|None=None, group_order:list|None=None, nan_policy:str='propagate', pair:tuple|None=None,
+                         full_sample:bool=False # add the full sample as row 0 (the point estimate, for paired comparisons)
+                        ) -> list:
+    "Every record value over `B` bootstrap resamples, one `{key: array}` per score vector; all vectors are scored on the same resamples (paired)."
+    checked = [check_scores(y, p, groups) for p in scores]
+    y, g = checked[0][0], checked[0][2]
+    idx, taus = group_indices(g, group_order, split), [_thresholds(t) for t in (thresholds or [None] * len(scores))]
+    _choice(stratify, 'stratify', ('group', 'none')); _choice(nan_policy, 'nan_policy', ('propagate', 'omit'))
+    if B < 1: raise InputError(f"B must be >= 1; got {B!r}")
+    unit, n_units, strata = _units(g, idx, cluster, stratify)
+    rng, chunk, n, reps = np.random.default_rng(seed), max(1, 2_000_000 // len(y)), B + full_sample, [[] for _ in scores]
+    with _where(split=split, quiet=True):
+        for b0 in range(0, n, chunk):
+            W = _boot_weights(rng, unit, n_units, strata, min(chunk, n - b0))
+            if full_sample and b0 == 0: W[0] = 1.0
+            for r, (_, p, _), t in zip(reps, checked, taus): r.append(_record_arrays(y, p, idx, W, t, nan_policy, pair)[0])
+    return [{k: np.concatenate([c[k] for c in r]) for k in r[0]} for r in reps]
+
+# %% ../nbs/03_metrics.ipynb #6d4c5e91
 def bootstrap_ci(y, p, groups,
                  metrics:list|None=None, # registry names and/or record keys (None: every registered metric)
                  thresholds:dict|None=None, # policy name → τ, fixed in every replicate
@@ -673,21 +700,13 @@ def bootstrap_ci(y, p, groups,
                  split:str|None=None, group_order:list|None=None, nan_policy:str='propagate', pair:tuple|None=None
                 ) -> dict:
     "Percentile bootstrap intervals `<key>_ci_low`, `<key>_ci_high`, `<key>_ci_n` for the requested metrics."
-    y, p, g = check_scores(y, p, groups)
-    idx, taus = group_indices(g, group_order, split), _thresholds(thresholds)
-    _choice(stratify, 'stratify', ('group', 'none')); _choice(nan_policy, 'nan_policy', ('propagate', 'omit'))
     if not 0 < level < 1: raise InputError(f"level must be in (0, 1); got {level!r}")
-    if B < 1: raise InputError(f"B must be >= 1; got {B!r}")
-    unit, n_units, strata = _units(g, idx, cluster, stratify)
-    rng, chunk, reps = np.random.default_rng(seed), max(1, 2_000_000 // len(y)), []
-    with _where(split=split, quiet=True):
-        for b0 in range(0, B, chunk):
-            reps.append(_record_arrays(y, p, idx, _boot_weights(rng, unit, n_units, strata, min(chunk, B - b0)), taus, nan_policy, pair)[0])
-    keys, out, few = _expand(metrics, list(reps[0])), {}, []
+    reps = bootstrap_replicates(y, [p], groups, [thresholds], B=B, seed=seed, cluster=cluster, stratify=stratify, split=split,
+                                group_order=group_order, nan_policy=nan_policy, pair=pair)[0]
+    keys, out, few = _expand(metrics, list(reps)), {}, []
     q = [(1 - level) / 2, (1 + level) / 2]
     for k in keys:
-        v = np.concatenate([r[k] for r in reps])
-        v = v[~np.isnan(v)]
+        v = reps[k][~np.isnan(reps[k])]
         lo, hi = np.quantile(v, q).tolist() if len(v) else (np.nan, np.nan)
         out.update({f'{k}_ci_low': lo, f'{k}_ci_high': hi, f'{k}_ci_n': len(v)})
         if len(v) < 0.9 * B: few.append(f"{k} ({len(v)})")

@@ -12,8 +12,7 @@ import matplotlib.pyplot as plt
 from scipy import stats
 from .core import InputError, load_json, save_table, atomic_write
 from .run import HEADLINE
-from .metrics import get_metric, parse_key, metrics_frame, check_scores, group_indices
-from .metrics import _record_arrays, _boot_weights, _units, _thresholds, _where
+from .metrics import get_metric, parse_key, metrics_frame, bootstrap_replicates
 
 # %% auto #0
 __all__ = ['SELECTION_RULES', 'find_runs', 'params_frame', 'tidy_table', 'seed_summary', 'select_runs', 'selection_table',
@@ -135,21 +134,12 @@ def paired_values(r:dict, b:dict, keys:list, B:int=1000, seed:int=0) -> tuple:
     pr, pb = _test_preds(r), _test_preds(b)
     if set(pr.index) != set(pb.index): raise InputError(f"{r['out_dir']} and {b['out_dir']} were not tested on the same samples; they cannot be paired")
     pb = pb.loc[pr.index]
-    y, p1, g = check_scores(pr.y.to_numpy(), pr.p.to_numpy(), pr.group.astype(str).to_numpy())
-    p0 = pb.p.to_numpy(dtype=np.float64)
-    idx = group_indices(g, r['groups'], 'test')
-    unit, n_units, strata = _units(g, idx, pr['patient_id'].to_numpy() if 'patient_id' in pr else None, 'group')
-    rng, chunk = np.random.default_rng(seed), max(1, 2_000_000 // len(y))
-    out = ([], [])
-    with _where(split='test', quiet=True), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        for b0 in range(0, B + 1, chunk):
-            W = _boot_weights(rng, unit, n_units, strata, min(chunk, B + 1 - b0))
-            if b0 == 0: W[0] = 1.0
-            for o, p, run in zip(out, (p1, p0), (r, b)):
-                vals = _record_arrays(y, p, idx, W, _thresholds(run['thresholds']), 'propagate', None)[0]
-                o.append(np.stack([vals[k] for k in keys], 1))
-    return np.concatenate(out[0]), np.concatenate(out[1])
+        reps = bootstrap_replicates(pr.y.to_numpy(), [pr.p.to_numpy(), pb.p.to_numpy()], pr.group.astype(str).to_numpy(), [r['thresholds'], b['thresholds']],
+                                    B=B, seed=seed, cluster=pr['patient_id'].to_numpy() if 'patient_id' in pr else None, split='test',
+                                    group_order=r['groups'], full_sample=True)
+    return tuple(np.stack([v[k] for k in keys], 1) for v in reps)
 
 def paired_comparison(runs:list, baseline:str='erm', keys:list=HEADLINE, B:int=1000, seed:int=0, level:float=0.95) -> pd.DataFrame:
     "Difference of every metric in `keys` to the baseline run of the same seed and data, with a paired bootstrap CI pooled over seeds."
