@@ -4,7 +4,7 @@
 
 # %% ../../nbs/22_methods.fairtune.ipynb #9f71a489
 from __future__ import annotations
-import copy, inspect, os, time, threading, multiprocessing as mp
+import copy, inspect, contextlib, os, time, threading, warnings, multiprocessing as mp
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -154,15 +154,22 @@ def _claim(study, storage):
         except optuna.exceptions.UpdateFinishedTrialError: pass
     return None
 
+def _running_beats(study) -> dict:
+    "Trial id → last heartbeat of the RUNNING trials."
+    return {t._trial_id: t.system_attrs.get(HEARTBEAT) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+
 def fail_stale(study, storage, grace:float, retry:Callable) -> list:
-    "Fail the RUNNING trials without a heartbeat for `grace` seconds, re-queue each with `retry`; return their numbers."
-    out = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        beat = t.system_attrs.get(HEARTBEAT)
-        if beat is None or time.time() - beat <= grace: continue
-        try: ok = storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    """Fail the RUNNING trials whose heartbeat is older than `grace` seconds and then stays put for `grace` more, re-queue
+    each with `retry`; return their numbers. A storage stall (a journal lock left by a killed process) delays every
+    heartbeat; only a dead worker's stays put once the storage works again."""
+    old = {i: b for i, b in _running_beats(study).items() if b is not None and time.time() - b > grace}
+    if not old: return []
+    time.sleep(grace)
+    now, out = _running_beats(study), []
+    for i in (i for i, b in old.items() if now.get(i) == b):
+        try: ok = storage.set_trial_state_values(i, state=TrialState.FAIL)
         except optuna.exceptions.UpdateFinishedTrialError: continue
-        if ok: retry(study, storage.get_trial(t._trial_id)); out.append(t.number)
+        if ok: t = storage.get_trial(i); retry(study, t); out.append(t.number)
     return out
 
 class Heartbeat:
@@ -178,10 +185,18 @@ class Heartbeat:
     def __exit__(self, *exc): self.done.set(); self.thread.join()
 
 # %% ../../nbs/22_methods.fairtune.ipynb #e34cc888
+@contextlib.contextmanager
+def _experimental_ok():
+    "Optuna marks the retry of stale trials experimental; the kit relies on it (and tests it), so its calls need not warn every time."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+        yield
+
 def run_worker(spec:StudySpec, objective:Callable, rank:int=0, storage=None, poll:float=1.) -> int:
     "Run tickets of `spec`'s study until none is left and no trial runs; return how many trials this worker ran."
     storage = make_storage(storage or spec.storage)
-    retry, grace, sampler, n = RetryHeartbeatStaleTrialCallback(max_retry=spec.max_retry), spec.grace or 3 * spec.heartbeat, spec.sampler(rank), 0
+    with _experimental_ok(): retry = RetryHeartbeatStaleTrialCallback(max_retry=spec.max_retry)
+    grace, sampler, n = spec.grace or 3 * spec.heartbeat, spec.sampler(rank), 0
     while True:
         study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=spec.make_pruner())  # fresh: sees every finished trial
         fail_stale(study, storage, grace, retry)
@@ -305,12 +320,13 @@ def trials_table(study) -> pd.DataFrame:
     names = ['value'] if len(study.directions) == 1 else [UTILITY, FAIRNESS]
     rows = []
     for t in study.get_trials(deepcopy=False):
+        with _experimental_ok(): retry_of = RetryHeartbeatStaleTrialCallback.retried_trial_number(t)
         u, e, iv = t.user_attrs, t.user_attrs.get('epoch', {}), t.intermediate_values
         vals = t.values if t.values is not None else [iv[max(iv)]] if iv else [np.nan] * len(names)
         rows.append(dict(number=t.number, state=t.state.name, **({k: e.get(k, np.nan) for k in (UTILITY, FAIRNESS)} | dict(zip(names, vals))),
                          lr=t.params.get('lr', np.nan), mask=''.join(map(str, trial_mask(t.params))), epochs=e.get('epochs', 0),
                          train_percent=u.get('train_percent', np.nan), worker=u.get('worker', {}).get('rank', -1),
-                         retry_of=RetryHeartbeatStaleTrialCallback.retried_trial_number(t),
+                         retry_of=retry_of,
                          seconds=(t.datetime_complete - t.datetime_start).total_seconds() if t.datetime_complete and t.datetime_start else np.nan))
     return pd.DataFrame(rows)
 
