@@ -148,14 +148,15 @@ EFFICACY_KW = {'bmft': dict(bias='eodds_abs', beta=1.0), 'swift': dict(bias='eod
 ARMS = {'mask': {}, 'random mask': dict(kind='random'), 'shuffled mask': dict(kind='shuffled'), 'uniform mask': dict(kind='uniform'), 'no step 2': dict(step2=False)}
 GAP = 'eqodds_diff_max@val_f1'
 
-def efficacy(tmp_path, arms:dict, method_kwargs:dict={}, split:str='test', **params) -> pd.DataFrame:
-    "Per seed: an ERM run, then every method × arm started from it; gap and AUC changes against the start on `split` ('ood': the eval dataset)."
+def efficacy(tmp_path, arms:dict, method_kwargs:dict={}, split:str='test', seeds=(0, 1, 2), methods:dict=EFFICACY_KW, **params) -> pd.DataFrame:
+    """Per seed: an ERM run, then every method × arm started from it; gap and AUC changes against the start on `split` ('ood': the
+    eval dataset). A finished run in `tmp_path` with the same parameters is reused (`bench/posthoc_masks.py` calls this for a grid)."""
     from fairkit.run import run_experiment
     rows = []
-    for seed in (0, 1, 2):
+    for seed in seeds:
         base = tmp_path/f'erm{seed}'
         run_experiment(**EFFICACY, **params, seed=seed, out_dir=str(base))
-        for method, kw in EFFICACY_KW.items():
+        for method, kw in methods.items():
             for arm, extra in arms.items():
                 r = run_experiment(**EFFICACY, **params, seed=seed, init_from=str(base), method=method, method_kwargs={**kw, **method_kwargs, **extra},
                                    out_dir=str(tmp_path/f'{method}-{arm}{seed}'))
@@ -176,7 +177,7 @@ def check_efficacy(df:pd.DataFrame, lowers=tuple(EFFICACY_KW)):
     misses = [f"{k} does not lower the gap" for k in EFFICACY_KW if k not in lowers and m.loc[(k, 'mask'), 'd_gap'] >= 0]
     misses += [f"the bias-importance mask does not beat the random mask for {k}" for k in EFFICACY_KW
                if m.loc[(k, 'mask'), 'd_gap'] >= m.loc[(k, 'random mask'), 'd_gap']]
-    if misses: pytest.xfail(f"{'; '.join(misses)} (mean {df.attrs.get('split', 'test')} gap change, 3 seeds): {m['d_gap'].round(3).to_dict()}")
+    if misses: pytest.xfail(f"{'; '.join(misses)} (mean {df.attrs.get('split', 'test')} gap change, {df.seed.nunique()} seeds): {m['d_gap'].round(3).to_dict()}")
 
 @pytest.mark.slow
 def test_efficacy_on_the_bias_lab(tmp_path):
@@ -200,6 +201,9 @@ def test_efficacy_with_the_bias_lab_fm(tmp_path):
 
 RULER = dict(scenario='derm_ruler_shift', size=32)
 DEPLOYMENT = lambda seed, n, share: {'dataset': 'biaslab_derm', 'dataset_kwargs': {**RULER, 'n': n, 'seed': seed, 'fractions': [(1 - share) / 2, (1 - share) / 2, share]}}
+# external set: the test table of one deployment draw (~500 images); changes measured on another, larger one (~3,800 images)
+DEPLOYMENT_SETTING = dict(method_kwargs=dict(external=DEPLOYMENT(202, 560, .9), external_split='test'), split='ood', dataset_kwargs=RULER,
+                          eval_datasets=[DEPLOYMENT(101, 4000, .96)])
 
 @pytest.mark.slow
 def test_efficacy_with_a_deployment_external_set(tmp_path):
@@ -211,6 +215,8 @@ def test_efficacy_with_a_deployment_external_set(tmp_path):
     as an expected failure with the numbers (measured: BMFT −0.358 ± 0.115 vs random −0.359 ± 0.146; SWiFT
     −0.133 ± 0.028 vs −0.098 ± 0.106, mask better in two seeds of three for both; with a 1,079-image external set the
     random mask does better for both; BMFT's impair step alone with 2% of the extractor selected: −0.053 ± 0.044 vs
-    −0.007 ± 0.004, better in every seed — the notebook's efficacy section)."""
-    check_efficacy(efficacy(tmp_path, ARMS, method_kwargs=dict(external=DEPLOYMENT(202, 560, .9), external_split='test'), split='ood',
-                            dataset_kwargs=RULER, eval_datasets=[DEPLOYMENT(101, 4000, .96)]))
+    −0.007 ± 0.004, better in every seed — the notebook's efficacy section). Over seeds 0–5 (`bench/posthoc_masks.py`)
+    no β makes the difference exceed the seed-to-seed noise: at upstream's β = 0.1 BMFT −0.252 ± 0.173 vs random
+    −0.293 ± 0.159 (mask better in 2 seeds of 6), SWiFT −0.252 ± 0.126 vs −0.174 ± 0.034 (5 of 6, paired p = 0.13); at
+    this test's β BMFT −0.300 vs −0.335 (3 of 6), SWiFT −0.122 vs −0.099 (4 of 6). So β stays at 1.0 / 0.9."""
+    check_efficacy(efficacy(tmp_path, ARMS, **DEPLOYMENT_SETTING))
