@@ -1,7 +1,8 @@
 """FairTune's study runner under concurrency: several worker processes share one study in a real PostgreSQL
 server (started here, in a temporary folder) or in a journal file. Every trial is recorded once and none is
 lost, and a worker killed with SIGKILL in the middle of a trial does not lose the study: its trial is found
-by its stopped heartbeat, failed, and re-run with the same parameters by a surviving worker."""
+by its stopped heartbeat, failed, and re-run with the same parameters by a surviving worker; a journal lock left
+by a killed process stalls the study for Optuna's 30 s but fails no live trial."""
 import glob, os, shutil, signal, socket, subprocess, tempfile, time
 import multiprocessing as mp
 import pytest, warnings
@@ -77,6 +78,39 @@ def test_sigkill_mid_trial_loses_nothing(kind, tmp_path, request):
     assert [t.number for t in failed] == [victim.number]
     retry = [t for t in trials if t.number in set(trials_table(spec.load(storage)).query(f'retry_of == {victim.number}').number)]
     assert len(retry) == 1 and retry[0].state in FINISHED and retry[0].params == failed[0].params
+
+def waiting(seconds:float):
+    "An objective that only waits (built in each spawned worker)."
+    def fn(trial): time.sleep(seconds); return trial.suggest_float('x', 0, 1)
+    return fn
+
+def hold_journal_lock(path:str, ready:str):
+    "Take the journal file's lock, say so in the file `ready`, and keep the lock (until killed)."
+    from optuna.storages.journal import JournalFileSymlinkLock
+    JournalFileSymlinkLock(path).acquire(); open(ready, 'w').close(); time.sleep(600)
+
+@pytest.mark.slow  # about a minute: Optuna breaks a journal lock only after 30 s
+def test_a_lock_left_by_a_killed_process_fails_no_live_trial(tmp_path):
+    """A process killed while it holds the journal file's lock stalls every writer, heartbeats included, until Optuna
+    breaks the lock; then every running trial looks stale to the idle worker, yet none may be failed: they are alive."""
+    spec = StudySpec('stall', f'journal:{tmp_path}/stall.log', pruner='none', heartbeat=0.5, grace=3)
+    storage = make_storage(spec.storage)
+    top_up(spec.load(storage, create=True), 2)
+    ctx = mp.get_context('spawn')
+    procs = [ctx.Process(target=worker_main, args=(spec, waiting, dict(seconds=50), r)) for r in range(3)]  # 2 tickets: one worker idles and checks
+    for p in procs: p.start()
+    t0 = time.time()
+    while len(spec.load(storage).get_trials(states=(TrialState.RUNNING,))) < 2 and time.time() - t0 < 120: time.sleep(0.2)
+    ready = tmp_path/'lock_taken'
+    holder = ctx.Process(target=hold_journal_lock, args=(f'{tmp_path}/stall.log', str(ready))); holder.start()
+    while not ready.exists() and time.time() - t0 < 180: time.sleep(0.05)
+    assert ready.exists(), 'the lock holder never took the lock'
+    os.kill(holder.pid, signal.SIGKILL); holder.join()
+    for p in procs: p.join(300)
+    assert all(p.exitcode == 0 for p in procs)
+    trials = spec.load(storage).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2, [(t.number, t.state.name) for t in trials]
+    assert any('fairkit:suspected_stale' in t.system_attrs for t in trials)  # the stall was seen, and forgiven
 
 def run(tmp_path, name, **method_kwargs):
     with warnings.catch_warnings():

@@ -18,12 +18,12 @@ from ..train import SELECT, dto_scores, select_key, Callback, OptunaPruning
 from .core import register_method, Context, Outcome, Predictor
 
 # %% auto #0
-__all__ = ['OBJECTIVES', 'LR_RANGE', 'PRUNERS', 'HEARTBEAT', 'PRESETS', 'UTILITY', 'FAIRNESS', 'BASELINES', 'resolve_objective',
-           'save_mask', 'load_mask', 'suggest_mask', 'trial_mask', 'make_storage', 'StudySpec', 'top_up', 'fail_stale',
-           'Heartbeat', 'run_worker', 'worker_main', 'run_study', 'TwoLogit', 'StepLR', 'UpstreamAugment',
-           'apply_preset', 'TrialRecorder', 'fairtune_trial', 'trial_objective', 'trials_table', 'pick_pareto',
-           'plot_history', 'bit_importance', 'plot_bit_importance', 'plot_trials', 'search', 'stage1', 'fairtune',
-           'tune']
+__all__ = ['OBJECTIVES', 'LR_RANGE', 'PRUNERS', 'HEARTBEAT', 'SUSPECTED', 'PRESETS', 'UTILITY', 'FAIRNESS', 'BASELINES',
+           'resolve_objective', 'save_mask', 'load_mask', 'suggest_mask', 'trial_mask', 'make_storage', 'StudySpec',
+           'top_up', 'fail_stale', 'Heartbeat', 'run_worker', 'worker_main', 'run_study', 'TwoLogit', 'StepLR',
+           'UpstreamAugment', 'apply_preset', 'TrialRecorder', 'fairtune_trial', 'trial_objective', 'trials_table',
+           'pick_pareto', 'plot_history', 'bit_importance', 'plot_bit_importance', 'plot_trials', 'search', 'stage1',
+           'fairtune', 'tune']
 
 # %% ../../nbs/22_methods.fairtune.ipynb #bb8146ac
 OBJECTIVES = {'min_acc': 'acc_worst@0.5', 'min_auc': 'auc_worst', 'acc_diff': 'acc_diff@0.5', 'auc_diff': 'auc_diff',
@@ -137,7 +137,7 @@ class StudySpec:
         return optuna.create_study(directions=list(self.directions), load_if_exists=True, **kw) if create else optuna.load_study(**kw)
 
 # %% ../../nbs/22_methods.fairtune.ipynb #41ab5282
-HEARTBEAT = 'fairkit:heartbeat'
+HEARTBEAT, SUSPECTED = 'fairkit:heartbeat', 'fairkit:suspected_stale'  # system attributes: last heartbeat; when a worker found it late
 _ALIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 
 def top_up(study, n_trials:int) -> int:
@@ -159,11 +159,14 @@ def _running_beats(study) -> dict:
     return {t._trial_id: t.system_attrs.get(HEARTBEAT) for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
 
 def fail_stale(study, storage, grace:float, retry:Callable) -> list:
-    """Fail the RUNNING trials whose heartbeat is older than `grace` seconds and then stays put for `grace` more, re-queue
-    each with `retry`; return their numbers. A storage stall (a journal lock left by a killed process) delays every
-    heartbeat; only a dead worker's stays put once the storage works again."""
+    """Fail the RUNNING trials whose heartbeat is older than `grace` seconds and stays put for `grace` more seconds once
+    the storage takes writes again, re-queue each with `retry`; return their numbers. A stalled storage (a journal lock
+    left by a killed process) delays every heartbeat, so all running trials look late; only a dead worker's stays put."""
     old = {i: b for i, b in _running_beats(study).items() if b is not None and time.time() - b > grace}
     if not old: return []
+    for i in old:  # a write waits until the storage works again; then the live workers' heartbeats get through
+        try: storage.set_trial_system_attr(i, SUSPECTED, time.time())
+        except optuna.exceptions.UpdateFinishedTrialError: pass
     time.sleep(grace)
     now, out = _running_beats(study), []
     for i in (i for i, b in old.items() if now.get(i) == b):
