@@ -9,7 +9,13 @@
    trainable (upstream: the FM runs every batch and a graph is kept through it into `noise.grad`), each in a fresh
    process; CPU: peak RSS (ru_maxrss) above the process's baseline; CUDA: torch.cuda.max_memory_allocated.
 
-    .venv/bin/python bench/dne_queries.py [--fm tiny_cnn] [--seeds 0 1 2] [--rounds 40] [--scenario cxr_sex_marker] [--clamp] [--max-norm 5] [--part queries memory]
+    .venv/bin/python bench/dne_queries.py [--fm tiny_cnn] [--seeds 0 1 2] [--rounds 40] [--sigma 0.1] [--objective entropy]
+        [--scenario cxr_sex_marker] [--clamp] [--max-norm 5] [--no-whitebox] [--out bench/results/x.json] [--part queries memory]
+
+Per GeZO mode the queries part also reports the final SA accuracy and ||eps||_2 after the last round, and
+`{mode}_sustained`: the share of the rounds after the first one at or below the target that stay at or below it
+(1: the drop holds; small: the target was met in a transient dip). `--no-whitebox` skips part 2. The JSON also
+holds every GeZO round (`rounds`: SA accuracy, ||eps||_2, acceptance, sigma, cumulative batch queries).
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -46,7 +52,14 @@ def first_reach(h:pd.DataFrame, target:float, col:str):
     return float(hit[col].iloc[0]) if len(hit) else float('nan')
 
 
-def queries(a) -> list:
+def sustained(h:pd.DataFrame, target:float) -> float:
+    "Share of the rounds after the first one at or below `target` whose SA accuracy is also at or below it (NaN if none)."
+    hit = np.flatnonzero(h.sa_acc.to_numpy() <= target)
+    return float((h.sa_acc.iloc[hit[0] + 1:] <= target).mean()) if len(hit) and hit[0] + 1 < len(h) else float('nan')
+
+
+def queries(a, hists:list) -> list:
+    "One row per seed; appends each GeZO run's per-round history to `hists`."
     rows = []
     for seed in a.seeds:
         fm, ds = setup(a.fm, a.n, a.size, seed, a.scenario)
@@ -65,8 +78,14 @@ def queries(a) -> list:
             t_start = time.perf_counter()
             h, _ = train_dne_gezo(q, head, nz, ds['train'], rounds=a.rounds, n_candidates=10, sigma=a.sigma, batch_size=64,
                                   mode=mode, objective=a.objective, seed=seed, on_round=timed, max_norm=a.max_norm)
+            hists.append(h.assign(seed=seed, mode=mode, target=target))
             row.update({f'{mode}_queries': first_reach(h, target, 'total_batch_queries'), f'{mode}_s': first_reach(h, target, 'search_s'),
-                        f'{mode}_final_sa_acc': float(h.sa_acc.iloc[-1])})
+                        f'{mode}_final_sa_acc': float(h.sa_acc.iloc[-1]), f'{mode}_final_norm': float(h.noise_norm.iloc[-1]),
+                        f'{mode}_sustained': sustained(h, target)})
+        row['paper_over_faithful'] = row['paper_queries'] / row['faithful_queries']
+        if not a.whitebox:
+            print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
+            rows.append(row); continue
         nz, spent = DebiasedNoise.for_dataset(ds['train'], clamp=a.clamp), [0.]
         mon = sa_monitor(fm_query_fn(fm, 'cpu'), head, nz, ds['val'])
         def timed_wb(rec, noise):
@@ -77,7 +96,6 @@ def queries(a) -> list:
                                lr=a.wb_lr, objective=a.objective, device='cpu', seed=seed, on_epoch=timed_wb)
         row.update(whitebox_passes=first_reach(h, target, 'fm_passes'), whitebox_s=first_reach(h, target, 'search_s'),
                    whitebox_final_sa_acc=float(h.sa_acc.iloc[-1]))
-        row['paper_over_faithful'] = row['paper_queries'] / row['faithful_queries']
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
         rows.append(row)
     return rows
@@ -126,7 +144,8 @@ def main():
     ap.add_argument('--rounds', type=int, default=40); ap.add_argument('--sigma', type=float, default=0.1)
     ap.add_argument('--objective', default='entropy'); ap.add_argument('--wb-epochs', type=int, default=10); ap.add_argument('--wb-lr', type=float, default=5e-3)
     ap.add_argument('--scenario', default='cxr_sex_marker'); ap.add_argument('--clamp', action='store_true')
-    ap.add_argument('--max-norm', type=float, default=None)
+    ap.add_argument('--max-norm', type=float, default=None); ap.add_argument('--no-whitebox', dest='whitebox', action='store_false')
+    ap.add_argument('--out', default=None, help='results JSON (default bench/results/dne_queries[_device].json)')
     ap.add_argument('--part', nargs='+', default=['queries', 'memory'])
     ap.add_argument('--mem-fm', default='vit_tiny_patch16_224.augreg_in21k_ft_in1k'); ap.add_argument('--batch', type=int, default=32)
     ap.add_argument('--steps', type=int, default=3); ap.add_argument('--device', default='cpu')
@@ -135,10 +154,11 @@ def main():
     if a.memory_child: return memory_child(a)
     res = dict(args=vars(a))
     if 'queries' in a.part:
-        rows = pd.DataFrame(queries(a)); res['queries'] = rows.to_dict('records')
+        hists = []; rows = pd.DataFrame(queries(a, hists)); res['queries'] = rows.to_dict('records')
+        res['rounds'] = pd.concat(hists)[['seed', 'mode', 'round', 'total_batch_queries', 'sa_acc', 'noise_norm', 'accepted', 'sigma', 'target']].to_dict('list')
         res['summary'] = {k: dict(mean=float(rows[k].mean()), std=float(rows[k].std())) for k in rows if k != 'seed'}
         print(rows.describe().loc[['mean', 'std']].round(3).T.to_string())
     if 'memory' in a.part: res['memory'] = memory(a)
-    save_json(res, RESULTS/f'dne_queries{"" if a.device == "cpu" else "_" + a.device}.json')
+    save_json(res, a.out or RESULTS/f'dne_queries{"" if a.device == "cpu" else "_" + a.device}.json')
 
 if __name__ == '__main__': main()
