@@ -16,6 +16,26 @@ Per GeZO mode the queries part also reports the final SA accuracy and ||eps||_2 
 `{mode}_sustained`: the share of the rounds after the first one at or below the target that stay at or below it
 (1: the drop holds; small: the target was met in a transient dip). `--no-whitebox` skips part 2. The JSON also
 holds every GeZO round (`rounds`: SA accuracy, ||eps||_2, acceptance, sigma, cumulative batch queries).
+
+Results of the queries part at the specification's defaults (sigma 0.03, C 10, beta 0.9, 2 batches per round, lambda_reg
+1e-3, 50 rounds; batches of 64), `biaslab_vit_tiny`, 64 px, `cxr_sex_marker`, n 1200:
+    python bench/dne_queries.py --fm biaslab_vit_tiny --size 64 --rounds 50 --sigma 0.03 --no-whitebox --part queries
+        --seeds 0 1 2 3 4 --objective {neg_ce,entropy} [--clamp]
+Batch queries to the target paper/faithful (ratio), per seed 0-4; "never": not reached in 50 rounds.
+    neg_ce, clamp:     88/200 (0.44), 176/200 (0.88), 88/200 (0.44), 88/120 (0.73), 88/120 (0.73); mean ratio 0.65 +- 0.20
+    neg_ce, no clamp:  88/200 (0.44), 176/200 (0.88), 88/120 (0.73), 88/120 (0.73), 88/120 (0.73); 0.70 +- 0.16
+    entropy, clamp:    176/1240 (0.14), never/never, 220/560 (0.39), 88/160 (0.55), 132/240 (0.55); 0.41 +- 0.19
+    entropy, no clamp: 132/720 (0.18), never/320, 220/400 (0.55), 88/160 (0.55), 132/240 (0.55); 0.46 +- 0.18
+So paper/faithful <= 0.5 holds on 2, 1, 2 and 1 of 5 seeds: not met. A round costs 44 (paper) and 40 (faithful)
+queries, so the ratio moves in coarse steps (2 rounds vs 5: 0.44; vs 4: 0.55; vs 3: 0.73).
+neg_ce: both drops hold (sustained 1.00 on every seed and mode), final SA accuracy 0.443 +- 0.063 (paper) vs 0.434 +-
+0.051 (faithful) clamped, i.e. g's predictions flipped. At the first round at the target paper's ||eps|| is about
+faithful's (4.1-4.2 vs 3.3-4.3 on 4 of 5 seeds): the persistent velocity, not a bigger noise, makes it faster; then
+paper's noise keeps growing (final ||eps|| 44.1 +- 9.6 clamped, 54.0 +- 22.0 unclamped) while faithful's random walk
+ends at sigma*sqrt(H*W*rounds) = 13.5 +- 0.1.
+entropy: sustained 0.06-0.94 (paper) and 0.00-0.78 (faithful); final SA accuracy 0.711 +- 0.074 vs 0.719 +- 0.060
+clamped, 0.689 +- 0.092 vs 0.764 +- 0.043 unclamped; final ||eps|| about 22 (paper) vs 13.5 (faithful).
+Earlier (sigma 0.1, 40 rounds, entropy, clamped): 1.10 / 0.55 / paper never; with --max-norm 5 only transient dips.
 """
 import argparse, json, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
