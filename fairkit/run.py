@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch, torch.nn as nn
 import matplotlib.pyplot as plt
 from .core import InputError, seed_everything, get_device, parse_device, save_json, load_json, save_table, atomic_write, get_logger, runs_root, hash_config
-from .data.meta import create_dataset, list_datasets, check_dataset_kwargs
+from .data.meta import create_dataset, list_datasets, check_dataset_kwargs, dataset_spec
 from .data.cache import FairImageDataset, Preprocess, make_loader
 from .train import TinyCNN, predict, SELECT, Checkpoint, select_key
 from .fm.registry import create_fm, list_fms, resolve_weights, PREPROCESS_PRESETS, WEIGHT_BUILDERS
@@ -117,7 +117,7 @@ def check_params(params:dict) -> dict:
         check_class_prompts({int(k) if str(k).isdigit() else k: v for k, v in p['prompts'].items()})
     if p['usage'] == 'clip_zs' and (p['method'] != 'erm' or p['init_from']): raise InputError(f"usage 'clip_zs' trains nothing: it takes method 'erm' and no init_from, got method={p['method']!r}")
     check_method_kwargs(p['method'], p['method_kwargs'])
-    for name, kw in [(p['dataset'], p['dataset_kwargs'])] + [_eval_spec(e) for e in p['eval_datasets']]: check_dataset_kwargs(name, kw)
+    for name, kw in [(p['dataset'], p['dataset_kwargs'])] + [dataset_spec(e, "run parameter 'eval_datasets'") for e in p['eval_datasets']]: check_dataset_kwargs(name, kw)
     if p['init_from'] is not None: check_init_from(p)
     return p
 
@@ -137,14 +137,6 @@ def _check_select(select):
     if select is None or select == 'dto': return
     try: select_key(select)
     except InputError as e: raise InputError(f"run parameter select={select!r} is not usable: {e}; expected one of {[*SELECT, 'dto']} or a metric key such as 'auc_worst' or 'eqodds_diff_max@val_f1'") from None
-
-def _eval_spec(e) -> tuple:
-    "(dataset name, dataset kwargs) of one `eval_datasets` entry."
-    if isinstance(e, dict) and set(e) <= {'dataset', 'dataset_kwargs'} and 'dataset' in e: name, kw = e['dataset'], dict(e.get('dataset_kwargs') or {})
-    elif isinstance(e, str): name, _, scen = e.partition(':'); kw = {'scenario': scen} if scen else {}
-    else: raise InputError(f"run parameter 'eval_datasets': each entry is 'name', 'name:scenario' or {{'dataset': name, 'dataset_kwargs': {{...}}}}, got {e!r}")
-    if name not in list_datasets(): raise InputError(f"run parameter 'eval_datasets': dataset {name!r} is not known; expected one of {list_datasets()}")
-    return name, kw
 
 # %% ../nbs/30_run.ipynb #5e8aeae2
 def run_dir(params:dict) -> Path:
@@ -337,7 +329,7 @@ def evaluate_predictor(ctx:Context, predictor:Predictor, B:int) -> tuple:
     splits = {s: _evaluate_split(d, groups, s, thresholds, B, p['seed']) for s, d in zip(('val', 'test'), parts)}
     for s, d in zip(('val', 'test'), parts): _flag_degenerate(ctx, d, s, thresholds)
     for e in p['eval_datasets']:
-        name, kw = _eval_spec(e); label = f"ood:{name}" + (f":{kw['scenario']}" if set(kw) == {'scenario'} else f":{hash_config(kw)[:8]}" if kw else '')
+        name, kw = dataset_spec(e, "run parameter 'eval_datasets'"); label = f"ood:{name}" + (f":{kw['scenario']}" if set(kw) == {'scenario'} else f":{hash_config(kw)[:8]}" if kw else '')
         ds = FairImageDataset(create_dataset(name, **kw), 'test', p['attribute'], preprocess=ctx.datasets['test'].preprocess)
         d = predict_split(ctx, predictor, ds, desc=f'predict {label}').assign(split=label)
         splits[label] = _evaluate_split(d, ds.groups, label, thresholds, B, p['seed']); parts.append(d)

@@ -5,20 +5,12 @@ Screenshots go to $FAIRKIT_SCREENSHOTS (default: the test's temporary folder).
 
 Needs Debian's `chromium` (/usr/bin/chromium; `.ci/run` installs it) and the `playwright` Python package; the
 browser is never downloaded (`playwright install` is not used)."""
-import os, socket, subprocess, sys, time, secrets, warnings, urllib.request
+import os, subprocess, sys, time, secrets, warnings
 from pathlib import Path
 import pytest
+from browser import CHROMIUM, FLAGS, needs_chromium, free_port, wait_until_serving, stop
 
-CHROMIUM = os.environ.get('FAIRKIT_CHROMIUM', '/usr/bin/chromium')
-FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-         '--disable-sync', '--no-first-run', '--disable-quic', '--disable-dev-shm-usage']
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f'no Chromium at {CHROMIUM} (apt-get install -y chromium)')]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+pytestmark = [pytest.mark.browser, needs_chromium]
 
 
 def _notebook(path: Path, run: Path, compare: Path):
@@ -41,7 +33,7 @@ def lab(tmp_path_factory):
     _notebook(root/'explore.ipynb', root/'runs'/'erm', root/'runs'/'resampling')
     labconfig = root/'.config'/'labconfig'; labconfig.mkdir(parents=True)  # no "Jupyter news?" toast over the screenshots
     (labconfig/'page_config.json').write_text('{"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": true}}')
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, 'JUPYTER_RUNTIME_DIR': str(root/'.runtime'), 'JUPYTER_CONFIG_DIR': str(root/'.config'),
            'FAIRKIT_PROGRESS': '0', 'OMP_NUM_THREADS': '1'}
     log = open(root/'lab.log', 'w')
@@ -53,17 +45,10 @@ def lab(tmp_path_factory):
                             cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f'http://127.0.0.1:{port}'
     try:
-        for _ in range(240):
-            if proc.poll() is not None: pytest.fail(f"jupyter lab exited ({proc.returncode}): {(root/'lab.log').read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(f'{url}/api/status?token={token}', timeout=2); break
-            except OSError: time.sleep(0.5)
-        else: pytest.fail(f"jupyter lab did not answer on {url}: {(root/'lab.log').read_text()[-2000:]}")
+        wait_until_serving(proc, f'{url}/api/status?token={token}', root/'lab.log', 'jupyter lab', timeout=120)
         yield dict(url=url, token=token, root=root)
     finally:
-        proc.terminate()
-        try: proc.wait(20)
-        except subprocess.TimeoutExpired: proc.kill()
+        stop(proc)
         log.close()
 
 

@@ -3,7 +3,8 @@ server (started here, in a temporary folder) or in a journal file. Every trial i
 lost, and a worker killed with SIGKILL in the middle of a trial does not lose the study: its trial is found
 by its stopped heartbeat, failed, and re-run with the same parameters by a surviving worker; a journal lock left
 by a killed process stalls the study for Optuna's 30 s but fails no live trial."""
-import glob, os, shutil, signal, socket, subprocess, tempfile, time
+import glob, json, os, shutil, signal, subprocess, sys, tempfile, time, urllib.request
+from pathlib import Path
 import multiprocessing as mp
 import pytest, warnings
 import optuna
@@ -14,6 +15,7 @@ from fairkit.core import InputError
 from fairkit.fm.registry import create_fm
 from fairkit.run import check_params, run_experiment
 from fairkit.methods.fairtune import StudySpec, make_storage, run_study, trial_objective, top_up, worker_main, load_mask, tune, trials_table
+from browser import CHROMIUM, FLAGS, needs_chromium, free_port, wait_until_serving, stop
 
 DATA = dict(dataset='biaslab_derm', dataset_kwargs=dict(scenario='derm_shortcut_strong', n=300, size=32), model='test_vit', device='cpu')
 
@@ -32,7 +34,7 @@ def postgres():
     d = tempfile.mkdtemp(prefix='fairkit-pg-')
     as_user = ['runuser', '-u', 'nobody', '--'] if os.geteuid() == 0 else []
     if as_user: shutil.chown(d, 'nobody')
-    with socket.socket() as s: s.bind(('127.0.0.1', 0)); port = s.getsockname()[1]
+    port = free_port()
     run = lambda *a: subprocess.run(as_user + [f'{bins[-1]}/{a[0]}', *a[1:]], check=True, capture_output=True)
     run('initdb', '-D', f'{d}/data', '-U', 'postgres', '--auth=trust', '-E', 'UTF8')
     run('pg_ctl', '-D', f'{d}/data', '-l', f'{d}/log', '-w', '-o', f'-p {port} -k {d} -h 127.0.0.1', 'start')
@@ -168,3 +170,42 @@ def test_searched_mask_at_least_as_good_as_full_and_linear_probe(tmp_path):
     mean, sd = v.mean(0), v.std(0, ddof=1)
     print('validation auc_worst, 3 seeds: ' + ', '.join(f'{n} {m:.3f} ± {s:.3f}' for n, m, s in zip(('fairtune', 'full', 'lp'), mean, sd)))
     assert mean[0] >= mean[1] and mean[0] >= mean[2], v
+
+@pytest.mark.browser
+@needs_chromium
+def test_the_study_opens_in_optuna_dashboard(tmp_path):
+    "The command the FairTune notebook documents, `optuna-dashboard sqlite:///<run>/study.db`, serves a run's study: its JSON API and the page in headless Chromium show every trial with its mask bits, per-epoch objective and worker record."
+    from playwright.sync_api import sync_playwright
+    res = tune(dict(DATA, out_dir=str(tmp_path/'search'), method_kwargs=dict(trials=3, epochs_per_trial=2), epochs=2, bootstrap=0))
+    port, log = free_port(), tmp_path/'dashboard.log'
+    with open(log, 'w') as out:
+        proc = subprocess.Popen([str(Path(sys.executable).parent/'optuna-dashboard'), res['storage'], '--host', '127.0.0.1', '--port', str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        wait_until_serving(proc, f'{url}/api/studies', log, 'optuna-dashboard')
+        [summary] = json.load(urllib.request.urlopen(f'{url}/api/studies'))['study_summaries']
+        assert summary['study_name'] == res['study']
+        trials = json.load(urllib.request.urlopen(f"{url}/api/studies/{summary['study_id']}?after=0"))['trials']
+        assert len(trials) == 3
+        for t in trials:
+            assert [p['name'] for p in t['params']] == ['lr'] + [f'Mask Idx {i}' for i in range(len(res['bit_names']))]
+            epochs = len(t['intermediate_values'])
+            assert epochs == 2 if t['state'] == 'Complete' else 1 <= epochs < 2, (t['state'], t['intermediate_values'])
+            assert {'worker', 'epoch'} <= {a['key'] for a in t['user_attrs']}
+        shots = Path(os.environ.get('FAIRKIT_SCREENSHOTS') or tmp_path/'screenshots'); shots.mkdir(parents=True, exist_ok=True)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+            page = browser.new_page(viewport={'width': 1100, 'height': 900})
+            try:
+                page.goto(f"{url}/dashboard/studies/{summary['study_id']}", timeout=60_000)
+                page.wait_for_selector(f"text={res['study']}", timeout=60_000)
+                page.wait_for_selector('text=Hyperparameter Importance', timeout=60_000)
+                page.screenshot(path=str(shots/'optuna-dashboard-study.png'))
+                page.goto(f"{url}/dashboard/studies/{summary['study_id']}/trials", timeout=60_000)
+                page.wait_for_selector('text=3 Trials', timeout=60_000)
+                text = page.inner_text('body')
+                assert 'Mask Idx 0' in text and 'sampler_seed' in text, text[:2000]
+                page.screenshot(path=str(shots/'optuna-dashboard-trials.png'))
+            finally: browser.close()
+    finally: stop(proc)

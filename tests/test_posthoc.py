@@ -123,6 +123,9 @@ def test_external_set_from_a_dataset_spec(base_run):
     r = run_experiment(dataset_kwargs=SMALL, init_from=str(base_run), method='bmft', bootstrap=0, device='cpu', out_dir=str(base_run.parent/'bmft-ext'),
                        method_kwargs=dict(external=SHIFT, external_split='test', epochs_impair=1, epochs_repair=1, batch_size=32))
     assert r['method']['external'] == SHIFT and r['method']['n_external'] == (create_dataset('biaslab_derm', **SHIFT['dataset_kwargs']).meta.split == 'test').sum()
+    with pytest.raises(InputError, match=r"method_kwargs 'external': dataset 'biaslab_drem' is not known"):
+        run_experiment(dataset_kwargs=SMALL, init_from=str(base_run), method='bmft', bootstrap=0, device='cpu', out_dir=str(base_run.parent/'bmft-typo'),
+                       method_kwargs=dict(external='biaslab_drem:derm_default', epochs_impair=1, epochs_repair=1, batch_size=32))
 
 def test_swift_through_the_cli(base_run):
     "The user's command line: `fairkit run -p init_from … -p method swift -p method_kwargs … -p eval_datasets …`."

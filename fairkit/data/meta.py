@@ -16,7 +16,7 @@ from ..core import InputError, Registry, load_table
 __all__ = ['REQUIRED_COLUMNS', 'SPLITS', 'STANDARD_ATTRIBUTES', 'DATASETS', 'validate_metadata', 'load_metadata',
            'SensitiveAttribute', 'Intersection', 'get_attribute', 'patient_split', 'split_summary',
            'balanced_subsample', 'FairDataset', 'register_dataset', 'list_datasets', 'dataset_params',
-           'check_dataset_kwargs', 'create_dataset']
+           'check_dataset_kwargs', 'create_dataset', 'dataset_spec']
 
 # %% ../../nbs/01_data.meta.ipynb #5e16c171
 REQUIRED_COLUMNS = ('sample_id', 'path', 'patient_id', 'label', 'split')
@@ -275,3 +275,14 @@ def check_dataset_kwargs(name:str, kwargs:dict):
 def create_dataset(name:str, **kwargs) -> FairDataset:
     "Build a registered dataset; unknown names get the closest registered ones."
     return DATASETS.get(name)(**kwargs)
+
+# %% ../../nbs/01_data.meta.ipynb #de70b9a1
+def dataset_spec(entry, # 'name', 'name:scenario' or {'dataset': name, 'dataset_kwargs': {...}}
+                 param:str # where the entry came from, named in errors (e.g. "run parameter 'eval_datasets'")
+                ) -> tuple:
+    "(dataset name, dataset kwargs) of a dataset named by `entry`."
+    if isinstance(entry, dict) and set(entry) <= {'dataset', 'dataset_kwargs'} and 'dataset' in entry: name, kw = entry['dataset'], dict(entry.get('dataset_kwargs') or {})
+    elif isinstance(entry, str): name, _, scen = entry.partition(':'); kw = {'scenario': scen} if scen else {}
+    else: raise InputError(f"{param}: each entry is 'name', 'name:scenario' or {{'dataset': name, 'dataset_kwargs': {{...}}}}, got {entry!r}")
+    if name not in list_datasets(): raise InputError(f"{param}: dataset {name!r} is not known; expected one of {list_datasets()}")
+    return name, kw

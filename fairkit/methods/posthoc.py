@@ -8,7 +8,8 @@ import contextlib, time, warnings
 import numpy as np, pandas as pd, torch, torch.nn as nn
 import matplotlib.pyplot as plt
 from ..core import InputError, get_device, seed_everything
-from ..data.cache import make_loader
+from ..data.cache import make_loader, FairImageDataset
+from ..data.meta import create_dataset, dataset_spec
 from ..samplers import StratifiedBatchSampler
 from ..train import importance, predict, fit, Callback, GradMask
 from .core import Context, Outcome, Predictor, register_method
@@ -361,10 +362,7 @@ def _start_model(ctx:Context, method:str) -> nn.Module:
 def external_dataset(ctx:Context, external:str|dict='val', split:str='val'):
     "The external set: a split of the run's dataset, or split `split` of another registered dataset ('name', 'name:scenario' or {'dataset': name, 'dataset_kwargs': {...}})."
     if isinstance(external, str) and external in ctx.datasets: return ctx.datasets[external]
-    from fairkit.run import _eval_spec
-    from fairkit.data.meta import create_dataset
-    from fairkit.data.cache import FairImageDataset
-    name, kw = _eval_spec(external)
+    name, kw = dataset_spec(external, "method_kwargs 'external'")
     return FairImageDataset(create_dataset(name, **kw), split, ctx.params['attribute'], preprocess=ctx.datasets['val'].preprocess)
 
 def _outcome(ctx:Context, model:nn.Module, rec:dict, masks:dict|None=None) -> Outcome:
