@@ -151,7 +151,7 @@ EFFICACY_KW = {'bmft': dict(bias='eodds_abs', beta=1.0), 'swift': dict(bias='eod
 ARMS = {'mask': {}, 'random mask': dict(kind='random'), 'shuffled mask': dict(kind='shuffled'), 'uniform mask': dict(kind='uniform'), 'no step 2': dict(step2=False)}
 GAP = 'eqodds_diff_max@val_f1'
 
-def efficacy(tmp_path, arms:dict, method_kwargs:dict={}, split:str='test', seeds=(0, 1, 2), methods:dict=EFFICACY_KW, **params) -> pd.DataFrame:
+def efficacy(tmp_path, arms:dict, method_kwargs:dict|None=None, split:str='test', seeds=(0, 1, 2), methods:dict=EFFICACY_KW, **params) -> pd.DataFrame:
     """Per seed: an ERM run, then every method × arm started from it; gap and AUC changes against the start on `split` ('ood': the
     eval dataset). A finished run in `tmp_path` with the same parameters is reused (`bench/posthoc_masks.py` calls this for a grid)."""
     from fairkit.run import run_experiment
@@ -161,7 +161,7 @@ def efficacy(tmp_path, arms:dict, method_kwargs:dict={}, split:str='test', seeds
         run_experiment(**EFFICACY, **params, seed=seed, out_dir=str(base))
         for method, kw in methods.items():
             for arm, extra in arms.items():
-                r = run_experiment(**EFFICACY, **params, seed=seed, init_from=str(base), method=method, method_kwargs={**kw, **method_kwargs, **extra},
+                r = run_experiment(**EFFICACY, **params, seed=seed, init_from=str(base), method=method, method_kwargs={**kw, **(method_kwargs or {}), **extra},
                                    out_dir=str(tmp_path/f'{method}-{arm}{seed}'))
                 key = split if split in r['splits'] else next(k for k in r['splits'] if k.startswith(f'{split}:'))
                 s, t = r['start'][key], r['splits'][key]

@@ -264,7 +264,7 @@ def gezo(loss_fn:Callable, # (eps, batch) -> float; each call is one black-box q
     "Zeroth-order search of the noise: (final eps, per-round history with the number of loss queries)."
     if mode not in GEZO_MODES: raise InputError(f"GeZO mode must be one of {GEZO_MODES}, got {mode!r}")
     gen = torch.Generator().manual_seed(seed)
-    ball = lambda e: e if max_norm is None or e.norm() <= max_norm else e * (max_norm / e.norm())
+    ball = lambda e: e if max_norm is None else e * (max_norm / e.norm()).clamp(max=1)
     eps, v, hist, total = eps.detach().clone(), torch.zeros_like(eps), [], 0
     def L(e, bs):
         nonlocal q
