@@ -37,16 +37,22 @@ Figures (CPU; `auto_peft1`, objective `min_auc` = worst-group validation AUC, `d
   with the pruned best within 0.01 in 4/6 seeds (seeds 4 and 5 miss by 0.0104, 5 steps), total epochs 0.41 ± 0.09 over
   all six; the unpruned study first comes within 0.01 of its best at trials 11, 1, 3, 12, 12, 11.
   `successive_halving:reduction_factor=2` (unpruned studies reused): (a) 0.70 ± 0.18 (6/6), (b) 0.58 ± 0.13, 6/6 within.
+  (a) has a floor no pruner can lower (`floor_of_a`, printed per seed as `floor_a`): 0.24, 1.00, 0.55, 0.22, 0.22, 0.24,
+  0.41 on average; 5 of the 60 start-up trials are within 0.01 of their study's best. A rerun of seeds 0-3 with
+  `--pruner successive_halving successive_halving:min_resource=2` reproduced the default's studies exactly;
+  `min_resource=2` (rungs after epochs 3 and 9): (a) 0.73 ± 0.23, (b) 0.61 ± 0.07, 4/4 within.
 - Overhead, Bias Lab FM (`--model biaslab_vit_tiny --pretrained --n 1200 --epochs 8 --only overhead --reps 11`):
   17.0 s per trial vs 16.7 s bare, +2.5 % (median of 11 pairs; quartiles -0.6 % and +5.4 % on a shared 2-core machine).
 """
-import argparse, statistics, tempfile, time, warnings
+import argparse, inspect, statistics, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd, optuna
 from fairkit.core import save_json, load_json
 from fairkit.run import check_params, make_context
 from fairkit.fm.peft import apply_mask
 from fairkit.methods.fairtune import StudySpec, run_study, trial_objective, trials_table, trial_mask
+
+N_STARTUP = inspect.signature(optuna.samplers.TPESampler).parameters['n_startup_trials'].default  # TPE's random start-up trials
 
 def epochs_to(table:pd.DataFrame, target:float, tol:float) -> float:
     "Trained epochs (in trial order) until a complete trial reaches `target - tol`; NaN if none does."
@@ -85,13 +91,30 @@ def pruning(ctx, args, seed:int, none:list|None=None):
                    ratio_own_best=epochs_to(t, best, 0) / epochs_to(base, target, 0), total_epochs_none=int(base.epochs.sum()),
                    total_epochs_pruned=int(t.epochs.sum()), pruned_trials=int((t.state == 'PRUNED').sum())), c
 
-def summarise(rows:pd.DataFrame, trials:dict, tol:float) -> pd.DataFrame:
-    "Print both pruning figures per pruner (the first-hit ratio and the cost at equal outcome); return the rows with the derived columns."
+def floor_of_a(first_hit:int, epochs:int, startup:int=N_STARTUP) -> float:
+    """The lowest (a) any of the kit's pruners can reach when the unpruned study first comes near its best at trial
+    `first_hit` (from 0). The start-up trials are the same in both studies, so the pruned study's first hit is no earlier
+    than trial min(first_hit, startup); its first trial is never pruned (nothing to compare it with), every other trial
+    trains at least one epoch, and the hit trains all `epochs`. A hit among the first two trials leaves nothing to save."""
+    k = min(first_hit, startup)
+    return 1.0 if first_hit <= 1 else (2 * epochs + (k - 1)) / ((first_hit + 1) * epochs)
+
+def near_best_share(curves:list, tol:float, startup:int=N_STARTUP) -> float:
+    "The share of the unpruned study's start-up (random) trials within `tol` of its best: how flat the landscape is."
+    v = np.array([t['values'][-1] for t in curves])
+    return float((v[:startup] >= v.max() - tol).mean())
+
+def summarise(rows:pd.DataFrame, trials:dict, tol:float, epochs:int) -> pd.DataFrame:
+    "Print both pruning figures per pruner (the first-hit ratio, with its floor, and the cost at equal outcome); return the rows with the derived columns."
     def first_hit(seed):  # trial of the unpruned study that first comes within `tol` of its best
         v = [t['values'][-1] if t['state'] == 'COMPLETE' else -np.inf for t in trials[str(seed)]['none']]
         return int(np.argmax(np.array(v) >= max(v) - tol))
     rows = rows.assign(first_hit_trial_none=rows.seed.map(first_hit), reached=rows.best_pruned >= rows.target - tol,
                        ratio_total=rows.total_epochs_pruned / rows.total_epochs_none)
+    rows['floor_a'] = rows.first_hit_trial_none.map(lambda k: floor_of_a(k, epochs))
+    shares = [near_best_share(trials[str(s)]['none'], tol) for s in rows.seed.unique()]
+    print(f"start-up trials within {tol} of their study's best: {np.mean(shares):.2f} (per seed {np.round(shares, 2).tolist()}); "
+          f"floor of (a) for any pruner: {rows.drop_duplicates('seed').floor_a.mean():.3f} on average")
     rows['ratio_total_at_equal_best'] = rows.ratio_total.where(rows.reached)
     print(rows.round(3).to_string(index=False))
     for label, g in rows.groupby('pruner', sort=False):
@@ -130,7 +153,7 @@ def main():
     args = ap.parse_args()
     if args.summarise:
         runs = [load_json(f) for f in args.summarise]
-        summarise(pd.DataFrame([r for d in runs for r in d['pruning']]), {k: v for d in runs for k, v in d['trials'].items()}, runs[0]['args']['tol'])
+        summarise(pd.DataFrame([r for d in runs for r in d['pruning']]), {k: v for d in runs for k, v in d['trials'].items()}, runs[0]['args']['tol'], runs[0]['args']['epochs'])
         return
     warnings.simplefilter('ignore'); optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(tempfile.mkdtemp())
@@ -144,7 +167,7 @@ def main():
             for label, (row, c) in zip(('none', *args.pruner), pruning(ctx, args, seed, none.get(seed))):
                 trials.setdefault(seed, {})[label] = c; rows += [row] if row else []
                 save_json(dict(args=vars(args), pruning=rows, overhead=oh, trials=trials), args.out)  # a long benchmark keeps what it has
-        rows = summarise(pd.DataFrame(rows), {str(k): v for k, v in trials.items()}, args.tol)
+        rows = summarise(pd.DataFrame(rows), {str(k): v for k, v in trials.items()}, args.tol, args.epochs)
     if args.only != 'pruning':
         oh = overhead(ctx, args, folder)
         print(f"per-trial wall time {statistics.median(oh['trial_s']):.2f} s vs bare fine-tuning {statistics.median(oh['bare_s']):.2f} s: "
