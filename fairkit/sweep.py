@@ -13,7 +13,7 @@ from .run import check_params, run_dir, make_run_dir, finished_run, expand_grid
 
 # %% auto #0
 __all__ = ['SWEEP_KEYS', 'CLUSTER_KEYS', 'template_path', 'RunFailed', 'WarmKernel', 'run_notebook', 'plan_sweep', 'run_cell',
-           'gpu_slots', 'dask_client', 'run_sweep', 'list_examples', 'example_path']
+           'gpu_slots', 'slot_env', 'dask_client', 'run_sweep', 'list_examples', 'example_path']
 
 # %% ../nbs/31_sweep.ipynb #4d99ce82
 def template_path() -> Path:
@@ -182,6 +182,15 @@ def gpu_slots(cells_per_gpu:int=1) -> list:
     n = torch.cuda.device_count() if torch.cuda.is_available() else 0
     return [str(i) for _ in range(cells_per_gpu) for i in range(n)]
 
+def slot_env(slot:str|None, # a `CUDA_VISIBLE_DEVICES` value, or None for a CPU worker
+             n_slots:int, # local workers running at once
+             cpus:int|None=None # cores to share (default: `os.cpu_count()`)
+            ) -> dict:
+    "A local worker's kernel variables: its GPU, and its share of the cores as `OMP_NUM_THREADS` (unless set already), so workers do not oversubscribe the CPU."
+    env = {} if slot is None else {'CUDA_VISIBLE_DEVICES': slot}
+    if 'OMP_NUM_THREADS' not in os.environ: env['OMP_NUM_THREADS'] = str(max(1, (cpus or os.cpu_count() or 1) // n_slots))
+    return env
+
 def _local_pool(cells, workers, cells_per_gpu, template, log_output, kernel_log=None, warm:bool=True):
     "Yield (index, record) as cells finish: one driver thread per slot (a GPU share, or a CPU worker), each with its warm kernel."
     gpus = gpu_slots(cells_per_gpu)
@@ -189,7 +198,7 @@ def _local_pool(cells, workers, cells_per_gpu, template, log_output, kernel_log=
     todo, done = queue.Queue(), queue.Queue()
     for i, p in enumerate(cells): todo.put((i, p))
     def worker(slot):
-        env = None if slot is None else {'CUDA_VISIBLE_DEVICES': slot}
+        env = slot_env(slot, len(slots))
         with WarmKernel(env, kernel_log) as k:
             while True:
                 try: i, p = todo.get_nowait()
